@@ -1,0 +1,112 @@
+"""Run models shared by the service clients, the poller, the history store and the UI."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from runmonitor.core.status import MappedStatus, RunStatus
+
+JSONValue = Any
+"""A decoded JSON document (dict, list, str, number, bool or None)."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class RunRef(BaseModel):
+    """Everything needed to ask a service about one run again, also after a restart.
+
+    ``target`` is what the run belongs to: a Cognite pipeline externalId, a Marquez
+    ``namespace/job``, an InVision data flow id, a Connhex export id or a Code Stream
+    pipeline id. ``extra`` holds service-specific hints (e.g. Cognite's report time).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    service: str
+    target: str
+    run_id: str
+    extra: dict[str, str] = Field(default_factory=dict)
+
+    def __hash__(self) -> int:
+        return hash((self.service, self.target, self.run_id))
+
+
+class RunSnapshot(BaseModel):
+    """What a service said about a run at one moment, normalised."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ref: RunRef
+    status: RunStatus
+    vendor_status: str | None = None
+    detail: str | None = None
+    message: str | None = None
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    raw: JSONValue = None
+    fetched_at: datetime = Field(default_factory=utcnow)
+
+    @property
+    def terminal(self) -> bool:
+        return self.status.terminal
+
+    @classmethod
+    def from_mapped(cls, ref: RunRef, mapped: MappedStatus, **kwargs: Any) -> RunSnapshot:
+        return cls(
+            ref=ref, status=mapped.status, vendor_status=mapped.vendor, detail=mapped.detail, **kwargs
+        )
+
+    def same_state(self, other: RunSnapshot | None) -> bool:
+        """True when nothing a person would call a transition differs from ``other``."""
+        if other is None:
+            return False
+        return (self.status, self.vendor_status, self.detail) == (
+            other.status,
+            other.vendor_status,
+            other.detail,
+        )
+
+
+class WatchSnapshot(BaseModel):
+    """The recent runs of a pipeline/job (newest first), plus service-specific health."""
+
+    model_config = ConfigDict(frozen=True)
+
+    service: str
+    target: str
+    runs: list[RunSnapshot]
+    last_success: datetime | None = None
+    last_failure: datetime | None = None
+    last_seen: datetime | None = None
+    last_message: str | None = None
+    raw: JSONValue = None
+    fetched_at: datetime = Field(default_factory=utcnow)
+
+
+class RunAction(StrEnum):
+    """Actions on a run that some services offer."""
+
+    CANCEL = "cancel"
+    PAUSE = "pause"
+    RESUME = "resume"
+    START = "start"
+    COMPLETE = "complete"
+    FAIL = "fail"
+    ABORT = "abort"
+    DELETE = "delete"
+
+
+class Capability(StrEnum):
+    """Optional capabilities a service declares; the UI and poller read these."""
+
+    LIST_RUNS = "list_runs"
+    WATCH = "watch"
+    ACTIONS = "actions"
+    IDEMPOTENT_CREATE = "idempotent_create"

@@ -1,0 +1,53 @@
+"""The service registry.
+
+Every module in this package that defines ``SERVICE`` (a :class:`Service` subclass)
+is a service. Adding a sixth service means adding ``services/<key>.py`` and
+``simulator/<key>.py``; tabs, forms, the poller and the contract tests pick it up
+from here.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import cache
+
+from runmonitor.services.base import Service
+
+_INFRASTRUCTURE = frozenset({"base", "http", "auth"})
+_PREFERRED_ORDER = ("cognite", "marquez", "invision", "connhex", "codestream")
+
+AnyService = type[Service]  # type: ignore[type-arg]
+
+
+@cache
+def registry() -> dict[str, AnyService]:
+    """Service key → Service class, in display order."""
+    found: dict[str, AnyService] = {}
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_") or info.name in _INFRASTRUCTURE:
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        service = getattr(module, "SERVICE", None)
+        if service is None:
+            continue
+        if service.key != info.name:
+            raise RuntimeError(f"service module {info.name} declares key {service.key!r}")
+        found[service.key] = service
+
+    def order(key: str) -> tuple[int, str]:
+        return (_PREFERRED_ORDER.index(key) if key in _PREFERRED_ORDER else len(_PREFERRED_ORDER), key)
+
+    return {key: found[key] for key in sorted(found, key=order)}
+
+
+def get(key: str) -> AnyService:
+    try:
+        return registry()[key]
+    except KeyError:
+        known = ", ".join(registry())
+        raise KeyError(f"unknown service {key!r}; known services: {known}") from None
+
+
+def keys() -> list[str]:
+    return list(registry())

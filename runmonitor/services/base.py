@@ -1,0 +1,225 @@
+"""What every service module declares, and the base class of the service clients.
+
+A service module is data plus a client: a pydantic connection model (secrets are
+``SecretStr``), a pydantic create-request model carrying the vendor's constraints
+(titles, descriptions and defaults feed the generated forms), a status table, its
+capabilities, and a :class:`Service` subclass that talks to the vendor API through
+:class:`~runmonitor.services.http.HttpSession`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from abc import ABC, abstractmethod
+from types import TracebackType
+from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+
+from runmonitor.core.errors import Unsupported
+from runmonitor.core.models import Capability, RunAction, RunRef, RunSnapshot, WatchSnapshot
+from runmonitor.core.redact import secret_registry
+from runmonitor.core.status import StatusMap
+from runmonitor.services.http import ErrorClassifier, HttpSession
+
+
+def _check_base_url(value: str) -> str:
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must start with http:// or https://")
+    if not parts.hostname:
+        raise ValueError("must include a host name, e.g. https://example.com")
+    if parts.username or parts.password:
+        raise ValueError("must not contain a user name or password; use the credential fields")
+    if parts.query or parts.fragment:
+        raise ValueError("must not contain a query string or fragment")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for an invalid port
+    except ValueError:
+        raise ValueError("has an invalid port number") from None
+    return text.rstrip("/")
+
+
+BaseUrl = Annotated[str, AfterValidator(_check_base_url)]
+"""An http(s) URL with a host, without credentials, query or trailing slash."""
+
+
+def is_loopback_host(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class ServiceConfig(BaseModel):
+    """Connection fields common to every service. Subclasses add their own."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=True)
+
+    base_url: BaseUrl = Field(title="Base URL", description="Address of the service's API.")
+    verify_tls: bool = Field(
+        default=True,
+        title="Verify TLS certificates",
+        description="Turn off only for a test server you trust; the connection is then not private.",
+    )
+    timeout_seconds: float = Field(
+        default=15.0, gt=0, le=300, title="Timeout (s)", description="How long to wait for an answer."
+    )
+
+    @classmethod
+    def secret_field_names(cls) -> list[str]:
+        names = []
+        for name, info in cls.model_fields.items():
+            annotation = info.annotation
+            if annotation is SecretStr or (
+                getattr(annotation, "__args__", None) and SecretStr in annotation.__args__  # type: ignore[union-attr]
+            ):
+                names.append(name)
+        return names
+
+    def secret_values(self) -> list[str]:
+        values = []
+        for name in self.secret_field_names():
+            secret = getattr(self, name)
+            if isinstance(secret, SecretStr):
+                values.append(secret.get_secret_value())
+        return values
+
+    def warnings(self) -> list[str]:
+        """Things a person should be told about this connection (shown beside the profile)."""
+        notes = []
+        if urlsplit(self.base_url).scheme == "http" and not is_loopback_host(self.base_url):
+            notes.append("Plain http:// to a remote host: credentials and data travel unencrypted.")
+        if not self.verify_tls:
+            notes.append("TLS certificate verification is off for this connection.")
+        return notes
+
+
+class CreateRequest(BaseModel):
+    """Base of the create-run request models."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=True)
+
+    def target(self) -> str:
+        """The pipeline/job/data flow this request starts a run of (shown in tables)."""
+        raise NotImplementedError
+
+
+ConfigT = TypeVar("ConfigT", bound=ServiceConfig)
+RequestT = TypeVar("RequestT", bound=CreateRequest)
+
+
+class Service(ABC, Generic[ConfigT, RequestT]):
+    """A client for one vendor API, bound to one connection."""
+
+    key: ClassVar[str]
+    display_name: ClassVar[str]
+    vendor: ClassVar[str]
+    summary: ClassVar[str]
+    target_label: ClassVar[str]
+    config_model: ClassVar[type[ServiceConfig]]
+    request_model: ClassVar[type[CreateRequest]]
+    status_map: ClassVar[StatusMap]
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    actions: ClassVar[tuple[RunAction, ...]] = ()
+    #: The action a "Cancel" button maps to, when the service has one.
+    cancel_action: ClassVar[RunAction | None] = None
+
+    def __init__(self, config: ConfigT, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.config = config
+        secret_registry.register(config.secret_values())
+        self.http = HttpSession(
+            self.key,
+            self.api_root(),
+            auth=self.build_auth(transport),
+            headers=self.extra_headers(),
+            timeout=config.timeout_seconds,
+            verify=config.verify_tls,
+            transport=transport,
+            classify=self.classify_error,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(base_url={self.config.base_url!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    # -- hooks for subclasses -------------------------------------------------------------
+    def api_root(self) -> str:
+        """The URL every API path is relative to (default: the configured base URL)."""
+        return self.config.base_url
+
+    def build_auth(self, transport: httpx.AsyncBaseTransport | None) -> httpx.Auth | None:
+        return None
+
+    def extra_headers(self) -> dict[str, str]:
+        return {}
+
+    @property
+    def classify_error(self) -> ErrorClassifier | None:
+        return None
+
+    # -- the capability every service has ------------------------------------------------
+    @abstractmethod
+    async def create_run(self, request: RequestT) -> RunSnapshot:
+        """Start (or report) a run. Sent once unless a retry is provably safe."""
+
+    @abstractmethod
+    async def get_status(self, ref: RunRef) -> RunSnapshot:
+        """Read one run's current status."""
+
+    @abstractmethod
+    async def check_connection(self) -> str:
+        """Make one cheap authenticated call; return a short description of what answered."""
+
+    # -- optional capabilities ------------------------------------------------------------
+    async def list_runs(self, target: str, *, limit: int = 20) -> list[RunSnapshot]:
+        """The most recent runs of ``target``, newest first."""
+        raise Unsupported(f"{self.display_name} cannot list runs", service=self.key)
+
+    async def watch(self, target: str, *, limit: int = 20) -> WatchSnapshot:
+        """The recent runs of a pipeline/job, including those someone else started."""
+        if Capability.LIST_RUNS not in self.capabilities:
+            raise Unsupported(f"{self.display_name} cannot watch a {self.target_label}", service=self.key)
+        runs = await self.list_runs(target, limit=limit)
+        return WatchSnapshot(service=self.key, target=target, runs=runs)
+
+    async def perform(self, ref: RunRef, action: RunAction, *, reason: str | None = None) -> RunSnapshot:
+        """Act on a run (cancel, pause, …) and return its status afterwards."""
+        raise Unsupported(f"{self.display_name} cannot {action.value} a run", service=self.key)
+
+    def run_url(self, ref: RunRef) -> str | None:
+        """A link to the run in the vendor's own UI, where one can be built."""
+        return None
+
+    def ref(self, target: str, run_id: str, **extra: str) -> RunRef:
+        return RunRef(service=self.key, target=target, run_id=run_id, extra=extra)
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        return {
+            "key": cls.key,
+            "name": cls.display_name,
+            "vendor": cls.vendor,
+            "target": cls.target_label,
+            "capabilities": sorted(c.value for c in cls.capabilities),
+            "actions": [a.value for a in cls.actions],
+        }
