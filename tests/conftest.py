@@ -12,7 +12,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("QT_API", "pyside6")
 os.environ.setdefault("PYTEST_QT_API", "pyside6")
 
-from runmonitor.simulator import Simulator  # noqa: E402
+from runmonitor.simulator import Simulator
 
 SPECS_DIR = Path(__file__).resolve().parents[2] / "shared" / "specs"
 

@@ -61,7 +61,9 @@ class Spec:
         responses = self.operation(method, path)["responses"]
         response = responses.get(str(status)) or responses.get(status) or responses.get("default")
         if response is None:
-            raise KeyError(f"spec documents no {status} for {method} {path}; it has {sorted(map(str, responses))}")
+            raise KeyError(
+                f"spec documents no {status} for {method} {path}; it has {sorted(map(str, responses))}"
+            )
         if "$ref" in response:
             response = self._resolve(response["$ref"])
         return self._schema_of(response)

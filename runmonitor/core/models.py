@@ -59,9 +59,7 @@ class RunSnapshot(BaseModel):
 
     @classmethod
     def from_mapped(cls, ref: RunRef, mapped: MappedStatus, **kwargs: Any) -> RunSnapshot:
-        return cls(
-            ref=ref, status=mapped.status, vendor_status=mapped.vendor, detail=mapped.detail, **kwargs
-        )
+        return cls(ref=ref, status=mapped.status, vendor_status=mapped.vendor, detail=mapped.detail, **kwargs)
 
     def same_state(self, other: RunSnapshot | None) -> bool:
         """True when nothing a person would call a transition differs from ``other``."""

@@ -177,9 +177,7 @@ class OAuth2ClientCredentials(TokenExchangeAuth):
             form["scope"] = " ".join(self.scopes)
         if self.audience:
             form["audience"] = self.audience
-        return httpx.Request(
-            "POST", self.token_url, data=form, headers={"Accept": "application/json"}
-        )
+        return httpx.Request("POST", self.token_url, data=form, headers={"Accept": "application/json"})
 
     def read_token(self, body: Any) -> tuple[str, float | None]:
         token = body["access_token"]

@@ -81,7 +81,7 @@ def request_id_of(headers: httpx.Headers) -> str | None:
     for name in REQUEST_ID_HEADERS:
         value = headers.get(name)
         if value:
-            return value[:200]
+            return str(value)[:200]
     return None
 
 
@@ -298,7 +298,9 @@ class HttpSession:
         status = response.status_code
         if status in accepted:
             body = decode_json(content, service=self.service, status_code=status)
-            return HttpResult(status, response.headers, body, request_id_of(response.headers), str(request.url))
+            return HttpResult(
+                status, response.headers, body, request_id_of(response.headers), str(request.url)
+            )
         try:
             body = decode_json(content, service=self.service, status_code=status)
         except BadResponse:

@@ -82,9 +82,7 @@ class InVision(Service[InVisionConnection, InVisionStartRequest]):
         return self._snapshot(flow_id, result.body)
 
     async def get_status(self, ref: RunRef) -> RunSnapshot:
-        result = await self.http.request(
-            "GET", f"api/pub/v1/dataflows/{ref.target}/runs/{ref.run_id}/status"
-        )
+        result = await self.http.request("GET", f"api/pub/v1/dataflows/{ref.target}/runs/{ref.run_id}/status")
         snapshot = self._snapshot(ref.target, result.body)
         if snapshot.ref.run_id != ref.run_id:
             raise BadResponse("InVision answered about a different run", service=self.key)

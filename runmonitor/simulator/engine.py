@@ -61,7 +61,7 @@ class CaseInsensitiveDict(dict[str, str]):
     def __init__(self, items: list[tuple[str, str]]) -> None:
         super().__init__((k.lower(), v) for k, v in items)
 
-    def get(self, key: str, default: Any = None) -> Any:  # type: ignore[override]
+    def get(self, key: str, default: Any = None) -> Any:
         return super().get(key.lower(), default)
 
 
@@ -75,8 +75,12 @@ class SimRequest:
     params: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, method: str, path: str, query: str, headers: list[tuple[str, str]], body: bytes) -> SimRequest:
-        return cls(method.upper(), path, parse_qs(query, keep_blank_values=True), CaseInsensitiveDict(headers), body)
+    def build(
+        cls, method: str, path: str, query: str, headers: list[tuple[str, str]], body: bytes
+    ) -> SimRequest:
+        return cls(
+            method.upper(), path, parse_qs(query, keep_blank_values=True), CaseInsensitiveDict(headers), body
+        )
 
     def header(self, name: str) -> str | None:
         value = self.headers.get(name)
@@ -434,4 +438,4 @@ def iso(ts: float, *, zone: bool = True) -> str:
 
 
 def epoch_ms(ts: float) -> int:
-    return int(round(ts * 1000))
+    return round(ts * 1000)

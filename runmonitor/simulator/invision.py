@@ -40,9 +40,7 @@ class InVisionSim(ServiceSim):
 
     def error(self, status: int, message: str) -> SimResponse:
         # The documented error (500) has no body format; answer like ASP.NET's problem details.
-        return SimResponse.json(
-            status, {"type": "about:blank", "title": message, "status": status}, {}
-        )
+        return SimResponse.json(status, {"type": "about:blank", "title": message, "status": status}, {})
 
     def demo_connection(self, base_url: str) -> dict[str, Any]:
         return {"base_url": base_url, "api_key": self.credentials["api_key"]}

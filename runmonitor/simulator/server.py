@@ -125,7 +125,10 @@ class Simulator:
         self._server = server
         self._stop.clear()
         self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="runmonitor-simulator", daemon=True
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="runmonitor-simulator",
+            daemon=True,
         )
         self._thread.start()
         log.info("simulator serving on %s", self.root_url)
@@ -216,7 +219,7 @@ class Simulator:
     def handle(self, request: SimRequest) -> tuple[SimResponse, str, Fault | None]:
         if request.path.startswith("/_sim"):
             return self._control(request), "_sim", None
-        for key, sim in self.sims.items():
+        for sim in self.sims.values():
             prefix = sim.prefix
             if request.path == prefix or request.path.startswith(prefix + "/"):
                 inner = SimRequest(
@@ -315,7 +318,8 @@ class Simulator:
                 return SimResponse.json(200, self.sims[parts[1]].ground_truth())
             if request.method == "GET" and len(parts) == 2 and parts[0] == "demo":
                 return SimResponse.json(
-                    200, {"connection": self.demo_connection(parts[1]), "request": self.demo_request(parts[1])}
+                    200,
+                    {"connection": self.demo_connection(parts[1]), "request": self.demo_request(parts[1])},
                 )
             if request.method == "POST" and parts == ["clock"]:
                 if "scale" in body:

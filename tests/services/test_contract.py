@@ -114,7 +114,9 @@ def _scenario_cases() -> list[Any]:
 
 
 @pytest.mark.parametrize(("key", "scenario"), _scenario_cases())
-async def test_every_scenario_is_followed_to_its_terminal_status(sim: Simulator, key: str, scenario: str) -> None:
+async def test_every_scenario_is_followed_to_its_terminal_status(
+    sim: Simulator, key: str, scenario: str
+) -> None:
     cls = get(key)
     sim.force(key, scenario)
     async with client_for(sim, key) as client:

@@ -1,0 +1,5 @@
+import sys
+
+from runmonitor.cli import main
+
+sys.exit(main())

@@ -1,0 +1,440 @@
+"""The ``runmonitor`` command line. Imports no Qt.
+
+Exit codes (documented in README):
+  0  success (the run succeeded, or the command did what it was asked)
+  1  the run failed or was cancelled
+  2  bad input (a field, a file, an option)
+  3  authentication or connection failure
+  4  timed out waiting (``--wait --timeout``)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from runmonitor import __version__
+from runmonitor.core.errors import (
+    AuthFailed,
+    ConnectionFailed,
+    Forbidden,
+    RateLimited,
+    RunMonitorError,
+    TimedOut,
+)
+from runmonitor.core.models import RunRef, RunSnapshot
+from runmonitor.services import get, registry
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT, EXIT_AUTH_OR_CONNECTION, EXIT_TIMEOUT = 0, 1, 2, 3, 4
+SECRET_ENV_PREFIX = "RUNMONITOR_SECRET_"
+
+
+class UsageError(Exception):
+    """Bad input on the command line: printed without a traceback, exit code 2."""
+
+
+def _err(message: str) -> None:
+    print(f"runmonitor: {message}", file=sys.stderr)
+
+
+def format_validation_error(error: ValidationError, *, prefix: str = "") -> str:
+    lines = []
+    for item in error.errors():
+        location = ".".join(str(part) for part in item["loc"]) or "(input)"
+        lines.append(f"  {prefix}{location}: {item['msg']}")
+    return "\n".join(lines)
+
+
+def parse_assignments(pairs: Sequence[str], *, option: str) -> dict[str, Any]:
+    """``key=value`` pairs into a dict.
+
+    Values stay text (the request model converts "5" or "true" where a field wants a
+    number or a flag); a value starting with ``{`` or ``[`` is read as JSON. Dotted
+    keys build nested objects (``input.branch=main``).
+    """
+    result: dict[str, Any] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise UsageError(f"{option} {pair!r}: expected key=value")
+        key, raw = pair.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise UsageError(f"{option} {pair!r}: the key is empty")
+        value: Any = raw
+        if raw.lstrip().startswith(("{", "[")):
+            try:
+                value = json.loads(raw)
+            except ValueError as exc:
+                raise UsageError(
+                    f"{option} {key}: the value looks like JSON but is not valid: {exc}"
+                ) from None
+        node = result
+        parts = key.split(".")
+        for part in parts[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise UsageError(f"{option} {pair!r}: {part} is both a value and an object")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def _load_json_file(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise UsageError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"{path} must hold a JSON object")
+    return data
+
+
+async def _simulator_demo(sim_url: str, service: str) -> dict[str, Any]:
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(base_url=sim_url.rstrip("/"), timeout=5.0) as http:
+            answer = await http.get(f"/_sim/demo/{service}")
+    except httpx.HTTPError as exc:
+        raise ConnectionFailed(
+            f"no simulator answered at {sim_url} ({exc})", may_have_reached_service=False
+        ) from None
+    if answer.status_code != 200:
+        raise UsageError(f"the simulator at {sim_url} does not simulate {service}")
+    return dict(answer.json())
+
+
+async def _connection_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(connection values, default request values) from --sim or --conn and the environment."""
+    service = get(args.service)
+    defaults: dict[str, Any] = {}
+    values: dict[str, Any] = {}
+    if args.sim:
+        demo = await _simulator_demo(args.sim, args.service)
+        values, defaults = dict(demo["connection"]), dict(demo["request"])
+    conn = parse_assignments(args.conn or [], option="--conn")
+    secret_names = set(service.config_model.secret_field_names())
+    for name in conn:
+        if name in secret_names:
+            raise UsageError(
+                f"--conn {name}=… would put a secret on the command line (visible to other users "
+                f"in the process list); set {SECRET_ENV_PREFIX}{name.upper()} in the environment instead"
+            )
+    values.update(conn)
+    for name in secret_names:
+        env = os.environ.get(f"{SECRET_ENV_PREFIX}{name.upper()}")
+        if env:
+            values[name] = env
+    return values, defaults
+
+
+def _describe(snapshot: RunSnapshot) -> str:
+    vendor = f" ({snapshot.vendor_status})" if snapshot.vendor_status else ""
+    detail = f" - {snapshot.detail}" if snapshot.detail else ""
+    message = f": {snapshot.message}" if snapshot.message else ""
+    return f"{snapshot.status.value}{vendor}{detail}{message}"
+
+
+def _snapshot_json(snapshot: RunSnapshot) -> str:
+    return snapshot.model_dump_json(exclude={"raw"})
+
+
+async def follow_until_done(
+    client: Any,
+    ref: RunRef,
+    *,
+    first: RunSnapshot | None,
+    poll: float,
+    give_up_after: float | None,
+    emit: Any,
+) -> RunSnapshot:
+    """Poll one run until it is terminal. Transient errors back off; auth errors end it."""
+    started = time.monotonic()
+    last = first
+    delay = poll
+    while last is None or not last.terminal:
+        if give_up_after is not None and time.monotonic() - started > give_up_after:
+            raise TimeoutError
+        try:
+            snapshot = await client.get_status(ref)
+        except (AuthFailed, Forbidden):
+            raise
+        except RateLimited as exc:
+            delay = max(poll, exc.retry_after or poll * 2)
+            emit(None, f"rate limited; waiting {delay:.0f}s")
+        except RunMonitorError as exc:
+            delay = min(max(delay * 2, poll), 60.0)
+            emit(None, f"{exc}; retrying in {delay:.0f}s")
+        else:
+            delay = poll
+            if not snapshot.same_state(last):
+                emit(snapshot, None)
+            last = snapshot
+            if snapshot.terminal:
+                break
+        await asyncio.sleep(delay)
+    return last
+
+
+async def _cmd_run_create(args: argparse.Namespace) -> int:
+    service = get(args.service)
+    values, defaults = await _connection_values(args)
+    try:
+        config = service.config_model.model_validate(values)
+    except ValidationError as exc:
+        _err(f"the {service.display_name} connection is not valid:\n{format_validation_error(exc)}")
+        return EXIT_BAD_INPUT
+    request_values = dict(defaults)
+    if args.json:
+        request_values.update(_load_json_file(args.json))
+    request_values.update(parse_assignments(args.param or [], option="--param"))
+    try:
+        request = service.request_model.model_validate(request_values)
+    except ValidationError as exc:
+        _err(f"the run request is not valid:\n{format_validation_error(exc)}")
+        return EXIT_BAD_INPUT
+
+    def emit(snapshot: RunSnapshot | None, note: str | None) -> None:
+        stamp = datetime.now().strftime("%H:%M:%S")
+        if snapshot is None:
+            print(f"{stamp} {note}", file=sys.stderr)
+        elif args.json_output:
+            print(_snapshot_json(snapshot), flush=True)
+        else:
+            ref = snapshot.ref
+            print(f"{stamp} {service.key} {ref.target} run {ref.run_id}: {_describe(snapshot)}", flush=True)
+
+    async with service(config) as client:
+        first = await client.create_run(request)
+        emit(first, None)
+        if not args.wait:
+            return EXIT_OK
+        try:
+            last = await follow_until_done(
+                client, first.ref, first=first, poll=args.poll, give_up_after=args.timeout, emit=emit
+            )
+        except TimeoutError:
+            _err(f"run {first.ref.run_id} did not finish within {args.timeout:.0f}s")
+            return EXIT_TIMEOUT
+    return EXIT_OK if last.status.value == "SUCCEEDED" else EXIT_RUN_FAILED
+
+
+async def _cmd_run_status(args: argparse.Namespace) -> int:
+    service = get(args.service)
+    values, _ = await _connection_values(args)
+    try:
+        config = service.config_model.model_validate(values)
+    except ValidationError as exc:
+        _err(f"the {service.display_name} connection is not valid:\n{format_validation_error(exc)}")
+        return EXIT_BAD_INPUT
+    extra = parse_assignments(args.extra or [], option="--extra")
+    ref = RunRef(
+        service=service.key,
+        target=args.target,
+        run_id=args.run_id,
+        extra={k: str(v) for k, v in extra.items()},
+    )
+    async with service(config) as client:
+        snapshot = await client.get_status(ref)
+    print(_snapshot_json(snapshot) if args.json_output else _describe(snapshot))
+    return EXIT_OK
+
+
+def _cmd_services(args: argparse.Namespace) -> int:
+    described = [cls.describe() for cls in registry().values()]
+    if args.json_output:
+        print(json.dumps(described, indent=2))
+        return EXIT_OK
+    for item in described:
+        caps = ", ".join(item["capabilities"]) or "create and follow"
+        actions = ", ".join(item["actions"]) or "none"
+        print(
+            f"{item['key']:<11} {item['name']} ({item['vendor']}); follows a {item['target'].lower()}; "
+            f"capabilities: {caps}; actions: {actions}"
+        )
+    return EXIT_OK
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from runmonitor.simulator import Simulator
+
+    require = {}
+    if args.require_auth:
+        from runmonitor.simulator.server import discover_sims
+
+        require = {key: cls.auth_required_credentials() for key, cls in discover_sims().items()}
+    try:
+        sim = Simulator(args.host, args.port, seed=args.seed, time_scale=args.time_scale, credentials=require)
+        sim.start()
+    except OSError as exc:
+        _err(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+        return EXIT_BAD_INPUT
+    print(
+        f"RunMonitor simulator {__version__} on {sim.root_url} (seed {args.seed}, time x{args.time_scale:g})"
+    )
+    for key in sim.sims:
+        print(f"  {key:<11} {sim.base_url(key)}")
+    print(f"Demo connection and request values: GET {sim.root_url}/_sim/demo/<service>")
+    print("Press Ctrl+C to stop.", flush=True)
+    stop = {"now": False}
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop["now"] = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        while not stop["now"]:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sim.stop()
+    return EXIT_OK
+
+
+async def run_console_demo(*, time_scale: float = 8.0, give_up_after: float = 120.0, seed: int = 7) -> int:
+    """Start the embedded simulator and follow one run on every service, printing transitions."""
+    from runmonitor.simulator import Simulator
+
+    with Simulator(seed=seed, time_scale=time_scale) as sim:
+        print(f"Embedded simulator on {sim.root_url}; starting one run on each service.", flush=True)
+
+        async def one(key: str) -> RunSnapshot:
+            cls = get(key)
+            config = cls.config_model.model_validate(sim.demo_connection(key))
+            request = cls.request_model.model_validate(sim.demo_request(key))
+
+            def emit(snapshot: RunSnapshot | None, note: str | None) -> None:
+                stamp = datetime.now().strftime("%H:%M:%S")
+                text = note if snapshot is None else _describe(snapshot)
+                target = request.target()
+                print(f"{stamp}  {cls.display_name:<24} {target[:28]:<28} {text}", flush=True)
+
+            async with cls(config) as client:
+                first = await client.create_run(request)
+                emit(first, None)
+                return await follow_until_done(
+                    client, first.ref, first=first, poll=0.5, give_up_after=give_up_after, emit=emit
+                )
+
+        results = await asyncio.gather(*(one(key) for key in sim.sims), return_exceptions=True)
+    failures = 0
+    print()
+    for key, result in zip(sim.sims, results, strict=True):
+        if isinstance(result, BaseException):
+            failures += 1
+            print(f"  {key:<11} error: {result}")
+        else:
+            print(f"  {key:<11} {result.status.value} ({result.vendor_status})")
+    return EXIT_OK if failures == 0 else EXIT_RUN_FAILED
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="runmonitor",
+        description="Start and watch runs on Cognite, Marquez, InVision, Connhex and Code Stream.",
+        epilog="Exit codes: 0 ok, 1 run failed or cancelled, 2 bad input, "
+        "3 auth or connection failure, 4 timed out.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--demo",
+        action="store_true",
+        help="run on the embedded simulator: start one run on every service and follow it",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    services = sub.add_parser("services", help="list the supported services and what each can do")
+    services.add_argument("--json", dest="json_output", action="store_true", help="print JSON")
+    services.set_defaults(handler=_cmd_services)
+
+    simulate = sub.add_parser("simulate", help="serve the five simulated APIs on loopback")
+    simulate.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    simulate.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    simulate.add_argument("--seed", type=int, default=1, help="random seed for run outcomes (default 1)")
+    simulate.add_argument(
+        "--time-scale", type=float, default=1.0, help="simulated seconds per real second (default 1)"
+    )
+    simulate.add_argument(
+        "--require-auth",
+        action="store_true",
+        help="also require credentials where they are optional (Marquez)",
+    )
+    simulate.set_defaults(handler=_cmd_simulate)
+
+    run = sub.add_parser("run", help="create or inspect runs")
+    run_sub = run.add_subparsers(dest="run_command", metavar="ACTION", required=True)
+
+    def connection_options(p: argparse.ArgumentParser) -> None:
+        p.add_argument("service", choices=list(registry()), help="the service")
+        p.add_argument("--sim", metavar="URL", help="use the demo connection of a running simulator")
+        p.add_argument(
+            "--conn",
+            action="append",
+            metavar="FIELD=VALUE",
+            help=f"a connection field (repeatable); secrets come from {SECRET_ENV_PREFIX}<FIELD>",
+        )
+        p.add_argument("--json-output", action="store_true", help="print JSON lines instead of text")
+
+    create = run_sub.add_parser("create", help="create a run and optionally wait for it to finish")
+    connection_options(create)
+    create.add_argument("--param", action="append", metavar="KEY=VALUE", help="a request field (repeatable)")
+    create.add_argument("--json", metavar="FILE", help="request fields from a JSON file")
+    create.add_argument("--wait", action="store_true", help="follow the run until it ends")
+    create.add_argument("--timeout", type=float, default=None, help="give up waiting after S seconds")
+    create.add_argument("--poll", type=float, default=2.0, help="seconds between status checks (default 2)")
+    create.set_defaults(handler=_cmd_run_create)
+
+    status = run_sub.add_parser("status", help="show a run's current status")
+    connection_options(status)
+    status.add_argument("--target", required=True, help="pipeline/job/data flow/export the run belongs to")
+    status.add_argument("--run-id", required=True, help="the run's id")
+    status.add_argument("--extra", action="append", metavar="KEY=VALUE", help="service-specific run hints")
+    status.set_defaults(handler=_cmd_run_status)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.demo:
+            return asyncio.run(run_console_demo())
+        handler = getattr(args, "handler", None)
+        if handler is None:
+            parser.print_help()
+            return EXIT_OK
+        if asyncio.iscoroutinefunction(handler):
+            return int(asyncio.run(handler(args)))
+        return int(handler(args))
+    except UsageError as exc:
+        _err(str(exc))
+        return EXIT_BAD_INPUT
+    except (AuthFailed, Forbidden) as exc:
+        _err(f"sign-in needed: {exc}")
+        return EXIT_AUTH_OR_CONNECTION
+    except (ConnectionFailed, TimedOut) as exc:
+        _err(f"cannot reach the service: {exc}")
+        return EXIT_AUTH_OR_CONNECTION
+    except RunMonitorError as exc:
+        _err(str(exc))
+        return EXIT_RUN_FAILED
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

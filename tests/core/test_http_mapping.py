@@ -1,0 +1,198 @@
+"""The one mapping from HTTP and transport failures to RunMonitor errors, and its parsers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from runmonitor.core import errors
+from runmonitor.core.redact import secret_registry
+from runmonitor.services.http import (
+    HttpSession,
+    decode_json,
+    error_for_status,
+    error_for_transport,
+    parse_retry_after,
+    parse_time,
+    vendor_message,
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (400, errors.InvalidRequest),
+        (401, errors.AuthFailed),
+        (403, errors.Forbidden),
+        (404, errors.NotFound),
+        (408, errors.TimedOut),
+        (409, errors.InvalidRequest),
+        (422, errors.InvalidRequest),
+        (429, errors.RateLimited),
+        (500, errors.ServerError),
+        (502, errors.ServerError),
+        (503, errors.ServerError),
+        (504, errors.ServerError),
+    ],
+)
+def test_status_codes_map_to_error_kinds(status: int, kind: type[errors.RunMonitorError]) -> None:
+    error = error_for_status("svc", status, {"message": "boom"}, httpx.Headers({"x-request-id": "r-1"}))
+    assert type(error) is kind
+    assert error.status_code == status
+    assert error.request_id == "r-1"
+    assert "boom" in str(error)
+
+
+def test_proof_of_nothing_created() -> None:
+    headers = httpx.Headers()
+    assert error_for_status("s", 429, None, headers).may_have_reached_service is False
+    assert error_for_status("s", 401, None, headers).may_have_reached_service is False
+    assert error_for_status("s", 500, None, headers).may_have_reached_service is True
+
+
+def test_retry_after_on_429_and_503() -> None:
+    limited = error_for_status("s", 429, None, httpx.Headers({"Retry-After": "12"}))
+    assert isinstance(limited, errors.RateLimited)
+    assert limited.retry_after == 12.0
+    busy = error_for_status("s", 503, None, httpx.Headers({"Retry-After": "5"}))
+    assert isinstance(busy, errors.ServerError)
+    assert busy.retry_after == 5.0
+
+
+def test_vendor_classifier_wins() -> None:
+    def classify(status: int, body: object, headers: httpx.Headers) -> errors.RunMonitorError | None:
+        return errors.QuotaReached("full", retry_after=None) if status == 429 else None
+
+    assert isinstance(error_for_status("s", 429, None, httpx.Headers(), classify), errors.QuotaReached)
+    assert type(error_for_status("s", 500, None, httpx.Headers(), classify)) is errors.ServerError
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("7", 7.0),
+        ("0", 0.0),
+        ("-3", 0.0),
+        ("1.5", 1.5),
+        ("  30 ", 30.0),
+        ("", None),
+        (None, None),
+        ("soon", None),
+        ("nan", None),
+        ("99999999", 24 * 3600.0),
+    ],
+)
+def test_parse_retry_after_seconds(value: str | None, expected: float | None) -> None:
+    assert parse_retry_after(value) == expected
+
+
+def test_parse_retry_after_http_date() -> None:
+    now = datetime(2026, 11, 22, 12, 0, 0, tzinfo=UTC).timestamp()
+    assert parse_retry_after("Sun, 22 Nov 2026 12:00:45 GMT", now=now) == 45.0
+    assert parse_retry_after("Sun, 22 Nov 2026 11:00:00 GMT", now=now) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2019-09-16 09:25:38.065065+00", datetime(2019, 9, 16, 9, 25, 38, 65065, tzinfo=UTC)),
+        ("2019-05-09T15:17:32.690346", datetime(2019, 5, 9, 15, 17, 32, 690346, tzinfo=UTC)),
+        ("2024-01-02T03:04:05Z", datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        ("2024-01-02T05:04:05+02:00", datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        ("2024-01-02T05:34:05+0230", datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        (1704164645000, datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        (1704164645000000, datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        (1704164645, datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)),
+        (None, None),
+        ("", None),
+        ("yesterday", None),
+        (True, None),
+        ([1], None),
+    ],
+)
+def test_parse_time_is_lenient(value: object, expected: datetime | None) -> None:
+    assert parse_time(value) == expected
+
+
+def test_decode_json_refuses_html_and_garbage() -> None:
+    assert decode_json(b'{"a": 1}', service="s") == {"a": 1}
+    assert decode_json(b"  ", service="s") is None
+    with pytest.raises(errors.BadResponse, match="HTML"):
+        decode_json(b"<!DOCTYPE html><html></html>", service="s")
+    with pytest.raises(errors.BadResponse, match="not JSON"):
+        decode_json(b"{truncated", service="s")
+    with pytest.raises(errors.BadResponse):
+        decode_json(b"[" * 100_000 + b"]" * 100_000, service="s")
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"error": {"code": 400, "message": "bad externalId"}}, "bad externalId"),
+        ({"code": 404, "message": "Job 'x' not found."}, "Job 'x' not found."),
+        (
+            {"errors": [{"status": "429", "detail": "Maximum number of queued exports reached"}]},
+            "Maximum number of queued exports reached",
+        ),
+        ({"error": "invalid_client", "error_description": "wrong secret"}, "invalid_client: wrong secret"),
+        ({"title": "Not Found", "status": 404}, "Not Found"),
+        ("plain text failure", "plain text failure"),
+        ("<html><body>502</body></html>", None),
+        (None, None),
+        ([1, 2], None),
+    ],
+)
+def test_vendor_message_shapes(body: object, message: str | None) -> None:
+    assert vendor_message(body) == message
+
+
+def test_transport_errors_say_whether_the_request_went_out() -> None:
+    request = httpx.Request("GET", "http://127.0.0.1/")
+    refused = error_for_transport("s", httpx.ConnectError("refused", request=request))
+    assert isinstance(refused, errors.ConnectionFailed)
+    assert refused.may_have_reached_service is False
+    dropped = error_for_transport("s", httpx.RemoteProtocolError("gone", request=request))
+    assert isinstance(dropped, errors.ConnectionFailed)
+    assert dropped.may_have_reached_service is True
+    read = error_for_transport("s", httpx.ReadTimeout("slow", request=request))
+    assert isinstance(read, errors.TimedOut)
+    assert read.may_have_reached_service is True
+    pool = error_for_transport("s", httpx.PoolTimeout("busy", request=request))
+    assert pool.may_have_reached_service is False
+
+
+def test_error_messages_never_carry_registered_secrets() -> None:
+    secret_registry.register(["s3cr3t-value-xyz"])
+    error = error_for_status("s", 400, {"message": "token s3cr3t-value-xyz is malformed"}, httpx.Headers())
+    assert "s3cr3t-value-xyz" not in str(error)
+    assert "***" in str(error)
+
+
+async def test_redirects_are_reported_not_followed() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(302, headers={"Location": "https://login.example.com/?code=abc"})
+
+    # A mock transport: a redirect to a login page is easiest to produce this way.
+    session = HttpSession("s", "https://api.example.com", transport=httpx.MockTransport(handler))
+    with pytest.raises(errors.BadResponse, match="redirected") as info:
+        await session.request("GET", "x")
+    assert "abc" not in str(info.value)
+    await session.aclose()
+
+
+async def test_body_size_is_capped_even_without_content_length() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        async def chunks():  # streamed, no Content-Length
+            for _ in range(5):
+                yield b"x" * 1000
+
+        return httpx.Response(200, content=chunks())
+
+    session = HttpSession(
+        "s", "https://api.example.com", transport=httpx.MockTransport(handler), max_body_bytes=2500
+    )
+    with pytest.raises(errors.BadResponse, match="too large"):
+        await session.request("GET", "x")
+    await session.aclose()
