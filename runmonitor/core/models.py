@@ -21,9 +21,10 @@ def utcnow() -> datetime:
 class RunRef(BaseModel):
     """Everything needed to ask a service about one run again, also after a restart.
 
-    ``target`` is what the run belongs to: a Cognite pipeline externalId, a Marquez
-    ``namespace/job``, an InVision data flow id, a Connhex export id or a Code Stream
-    pipeline id. ``extra`` holds service-specific hints (e.g. Cognite's report time).
+    ``target`` is what the run belongs to: a Cognite pipeline externalId, a Marquez job
+    name, an InVision data flow id, a Connhex export id or a Code Stream pipeline id.
+    ``extra`` holds service-specific hints a restart needs (Cognite's report time, the
+    Marquez namespace, the Connhex export type).
     """
 
     model_config = ConfigDict(frozen=True)

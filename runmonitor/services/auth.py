@@ -82,8 +82,15 @@ class TokenExchangeAuth(httpx.Auth):
             self._lock = asyncio.Lock()
         return self._lock
 
-    async def _login(self) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        response = yield self.build_token_request()
+    async def _login(self, original: httpx.Request) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        login = self.build_token_request()
+        # The login request is built outside the client: give it the client's timeouts and
+        # user agent, or a login endpoint that never answers would hang forever.
+        if "timeout" in original.extensions:
+            login.extensions["timeout"] = original.extensions["timeout"]
+        if "User-Agent" in original.headers:
+            login.headers.setdefault("User-Agent", original.headers["User-Agent"])
+        response = yield login
         await response.aread()
         try:
             body: Any = response.json()
@@ -114,7 +121,7 @@ class TokenExchangeAuth(httpx.Auth):
         fresh = False
         async with self._lock_for_loop():
             if not self._valid():
-                login = self._login()
+                login = self._login(request)
                 response = None
                 try:
                     while True:
@@ -132,7 +139,7 @@ class TokenExchangeAuth(httpx.Auth):
         async with self._lock_for_loop():
             if self._token == token:
                 self.invalidate()
-                login = self._login()
+                login = self._login(request)
                 answer = None
                 try:
                     while True:

@@ -9,8 +9,11 @@ capabilities, and a :class:`Service` subclass that talks to the vendor API throu
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import logging
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 from urllib.parse import urlsplit
@@ -18,11 +21,48 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
-from runmonitor.core.errors import Unsupported
+from runmonitor.core.errors import (
+    AuthFailed,
+    BadResponse,
+    ConnectionFailed,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    RateLimited,
+    RunMonitorError,
+    ServerError,
+    TimedOut,
+    Unsupported,
+)
 from runmonitor.core.models import Capability, RunAction, RunRef, RunSnapshot, WatchSnapshot
 from runmonitor.core.redact import secret_registry
 from runmonitor.core.status import StatusMap
 from runmonitor.services.http import ErrorClassifier, HttpSession
+
+log = logging.getLogger(__name__)
+
+#: Attempts at a create whose client-chosen id makes sending it again safe.
+MAX_CREATE_ATTEMPTS = 3
+#: Pause before the second and third attempt, in seconds.
+CREATE_BACKOFF = (0.25, 0.75)
+#: The longest Retry-After a create retry honours; longer waits are left to the caller.
+MAX_CREATE_RETRY_AFTER = 5.0
+
+T = TypeVar("T")
+
+
+def worth_resending(exc: RunMonitorError) -> bool:
+    """Whether a create with a client-chosen id should be sent again after ``exc``.
+
+    Uncertain outcomes (5xx, a broken connection, a timeout, an unreadable success) are
+    retried; answers that a resend cannot change (sign-in, permission, not found, invalid,
+    rate limited) are not.
+    """
+    if isinstance(exc, (AuthFailed, Forbidden, NotFound, InvalidRequest, RateLimited)):
+        return False
+    return exc.may_have_reached_service or isinstance(
+        exc, (ServerError, ConnectionFailed, TimedOut, BadResponse)
+    )
 
 
 def _check_base_url(value: str) -> str:
@@ -205,6 +245,66 @@ class Service(ABC, Generic[ConfigT, RequestT]):
     async def perform(self, ref: RunRef, action: RunAction, *, reason: str | None = None) -> RunSnapshot:
         """Act on a run (cancel, pause, …) and return its status afterwards."""
         raise Unsupported(f"{self.display_name} cannot {action.value} a run", service=self.key)
+
+    def prepare_request(self, request: RequestT) -> RequestT:
+        """The request as it will be sent: with its client-chosen id filled in, where the
+        service takes one. Callers store this before sending, so that a create whose answer
+        was lost can be matched after a crash; :meth:`create_run` calls it too."""
+        return request
+
+    async def create_idempotently(
+        self,
+        send: Callable[[], Awaitable[T]],
+        *,
+        is_duplicate: Callable[[RunMonitorError], bool],
+        read_back: Callable[[], Awaitable[T]],
+        duplicate_message: str,
+        label: str,
+    ) -> T:
+        """Send a create whose id the client chose, retrying uncertain failures with that id.
+
+        An "already exists" answer after an attempt that may have reached the service means
+        that attempt worked: the run is read back. The same answer when nothing can have
+        reached the service means the id was reused: :class:`InvalidRequest`. When it gives
+        up, the error says whether *any* attempt may have created the run.
+        """
+        reached = False
+        for attempt in range(1, MAX_CREATE_ATTEMPTS + 1):
+            try:
+                return await send()
+            except RunMonitorError as exc:
+                if is_duplicate(exc):
+                    if not reached:
+                        raise InvalidRequest(
+                            duplicate_message,
+                            service=self.key,
+                            status_code=exc.status_code,
+                            request_id=exc.request_id,
+                        ) from exc
+                    log.info("%s: %s already exists after a retry; reading it back", self.key, label)
+                    try:
+                        return await read_back()
+                    except RunMonitorError as read_error:
+                        read_error.may_have_reached_service = True  # it does exist
+                        raise
+                reached = reached or exc.may_have_reached_service
+                if attempt == MAX_CREATE_ATTEMPTS or not worth_resending(exc):
+                    exc.may_have_reached_service = reached
+                    raise
+                delay = CREATE_BACKOFF[min(attempt - 1, len(CREATE_BACKOFF) - 1)]
+                retry_after = getattr(exc, "retry_after", None)
+                if isinstance(retry_after, (int, float)):
+                    delay = max(delay, min(float(retry_after), MAX_CREATE_RETRY_AFTER))
+                log.info(
+                    "%s: create of %s failed (%s), attempt %d of %d; sending it again with the same id",
+                    self.key,
+                    label,
+                    exc.kind,
+                    attempt,
+                    MAX_CREATE_ATTEMPTS,
+                )
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def run_url(self, ref: RunRef) -> str | None:
         """A link to the run in the vendor's own UI, where one can be built."""
