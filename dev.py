@@ -63,7 +63,7 @@ def main(argv: list[str]) -> int:
         return run("-m", "pytest", *rest)
     if command == "test":
         steps = [
-            ("ruff", ["-m", "ruff", "check", "runmonitor", "tests", "benchmarks", "dev.py"]),
+            ("ruff", ["-m", "ruff", "check", "."]),
             ("mypy", ["-m", "mypy"]),
             ("pytest", ["-m", "pytest", *rest]),
         ]

@@ -89,6 +89,36 @@ class WatchSnapshot(BaseModel):
     fetched_at: datetime = Field(default_factory=utcnow)
 
 
+_OLDEST = datetime.min.replace(tzinfo=UTC)
+
+
+def newest_first(snapshots: list[RunSnapshot]) -> list[RunSnapshot]:
+    """Runs sorted most recently created (or started) first; the sort is stable."""
+    return sorted(snapshots, key=lambda s: s.created_at or s.started_at or _OLDEST, reverse=True)
+
+
+def summarize_runs(service: str, target: str, runs: list[RunSnapshot], **fields: Any) -> WatchSnapshot:
+    """A WatchSnapshot whose health fields are derived from ``runs`` (newest first).
+
+    ``fields`` override what the service knows better (e.g. Cognite's lastSeen).
+    """
+
+    def latest(status: RunStatus | None) -> datetime | None:
+        times = [
+            s.ended_at or s.started_at or s.created_at for s in runs if status is None or s.status is status
+        ]
+        known = [t for t in times if t is not None]
+        return max(known) if known else None
+
+    derived: dict[str, Any] = {
+        "last_success": latest(RunStatus.SUCCEEDED),
+        "last_failure": latest(RunStatus.FAILED),
+        "last_seen": latest(None),
+        "last_message": runs[0].message if runs else None,
+    }
+    return WatchSnapshot(service=service, target=target, runs=runs, **{**derived, **fields})
+
+
 class RunAction(StrEnum):
     """Actions on a run that some services offer."""
 

@@ -34,7 +34,14 @@ from runmonitor.core.errors import (
     TimedOut,
     Unsupported,
 )
-from runmonitor.core.models import Capability, RunAction, RunRef, RunSnapshot, WatchSnapshot
+from runmonitor.core.models import (
+    Capability,
+    RunAction,
+    RunRef,
+    RunSnapshot,
+    WatchSnapshot,
+    summarize_runs,
+)
 from runmonitor.core.redact import secret_registry
 from runmonitor.core.status import StatusMap
 from runmonitor.services.http import ErrorClassifier, HttpSession
@@ -240,7 +247,7 @@ class Service(ABC, Generic[ConfigT, RequestT]):
         if Capability.LIST_RUNS not in self.capabilities:
             raise Unsupported(f"{self.display_name} cannot watch a {self.target_label}", service=self.key)
         runs = await self.list_runs(target, limit=limit)
-        return WatchSnapshot(service=self.key, target=target, runs=runs)
+        return summarize_runs(self.key, target, runs)
 
     async def perform(self, ref: RunRef, action: RunAction, *, reason: str | None = None) -> RunSnapshot:
         """Act on a run (cancel, pause, …) and return its status afterwards."""

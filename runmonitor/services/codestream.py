@@ -41,7 +41,7 @@ from runmonitor.core.errors import (
     InvalidRequest,
     RunMonitorError,
 )
-from runmonitor.core.models import Capability, RunAction, RunRef, RunSnapshot, WatchSnapshot
+from runmonitor.core.models import Capability, RunAction, RunRef, RunSnapshot
 from runmonitor.core.redact import redact_json, secret_registry
 from runmonitor.core.status import RunStatus, StatusMap
 from runmonitor.services.auth import RefreshTokenLogin, bearer
@@ -553,21 +553,6 @@ class CodeStream(Service[CodeStreamConnection, CodeStreamExecuteRequest]):
         # The server sorts as asked; sort again so "newest first" never depends on it.
         snapshots.sort(key=lambda item: (item[0], item[1]), reverse=True)
         return [snapshot for _, _, snapshot in snapshots[:limit]]
-
-    async def watch(self, target: str, *, limit: int = 20) -> WatchSnapshot:
-        runs = await self.list_runs(target, limit=limit)
-        last_success = next((r.ended_at for r in runs if r.status is RunStatus.SUCCEEDED), None)
-        last_failure = next((r.ended_at for r in runs if r.status is RunStatus.FAILED), None)
-        seen = [r.created_at for r in runs if r.created_at is not None]
-        return WatchSnapshot(
-            service=self.key,
-            target=target,
-            runs=runs,
-            last_success=last_success,
-            last_failure=last_failure,
-            last_seen=max(seen) if seen else None,
-            last_message=runs[0].message if runs else None,
-        )
 
     # -- actions -----------------------------------------------------------------------------
     async def perform(self, ref: RunRef, action: RunAction, *, reason: str | None = None) -> RunSnapshot:

@@ -44,7 +44,7 @@ from pydantic import (
 )
 
 from runmonitor.core.errors import AuthFailed, BadResponse, NotFound, QuotaReached, RunMonitorError
-from runmonitor.core.models import Capability, RunAction, RunRef, RunSnapshot, WatchSnapshot
+from runmonitor.core.models import Capability, RunAction, RunRef, RunSnapshot, WatchSnapshot, newest_first
 from runmonitor.core.redact import redact_json, secret_registry
 from runmonitor.core.status import RunStatus, StatusMap
 from runmonitor.services.auth import bearer
@@ -1031,25 +1031,10 @@ class Connhex(Service[ConnhexConnection, ConnhexExportRequest]):
                 created = parse_time(_first(entry, _CREATED_KEYS))
                 snapshot = snapshot.model_copy(update={"created_at": created})
             snapshots.append(snapshot)
-        oldest = datetime.min.replace(tzinfo=UTC)
-        snapshots.sort(key=lambda s: s.created_at or s.started_at or oldest, reverse=True)
-        return snapshots[:limit]
+        return newest_first(snapshots)[:limit]
 
     async def watch(self, target: str, *, limit: int = 20) -> WatchSnapshot:
-        runs = await self.list_runs(target, limit=limit)
-
-        def last(status: RunStatus) -> datetime | None:
-            times = [s.ended_at or s.started_at or s.created_at for s in runs if s.status is status]
-            dated = [t for t in times if t is not None]
-            return max(dated) if dated else None
-
-        return WatchSnapshot(
-            service=self.key,
-            target=target.strip() or "*",
-            runs=runs,
-            last_success=last(RunStatus.SUCCEEDED),
-            last_failure=last(RunStatus.FAILED),
-        )
+        return await super().watch(target.strip() or "*", limit=limit)
 
     async def perform(self, ref: RunRef, action: RunAction, *, reason: str | None = None) -> RunSnapshot:
         """DELETE removes the whole export: queued jobs never run and a recurring export stops."""

@@ -37,7 +37,7 @@ from runmonitor.core.errors import (
     RunMonitorError,
     Unsupported,
 )
-from runmonitor.core.models import Capability, RunAction, RunRef, RunSnapshot, WatchSnapshot
+from runmonitor.core.models import Capability, RunAction, RunRef, RunSnapshot, newest_first
 from runmonitor.core.redact import redact_json, secret_registry
 from runmonitor.core.status import RunStatus, StatusMap
 from runmonitor.services.auth import bearer
@@ -388,25 +388,7 @@ class Marquez(Service[MarquezConnection, MarquezRunRequest]):
         snapshots = [self._snapshot(item, job=target) for item in runs]
         # The server orders by startedAt (desc, nulls last), which puts new, unstarted runs at
         # the bottom; people expect the most recently created first. The sort is stable.
-        oldest = datetime.min.replace(tzinfo=UTC)
-        snapshots.sort(key=lambda s: s.created_at or s.started_at or oldest, reverse=True)
-        return snapshots[:limit]
-
-    async def watch(self, target: str, *, limit: int = 20) -> WatchSnapshot:
-        runs = await self.list_runs(target, limit=limit)
-
-        def latest(status: RunStatus) -> datetime | None:
-            times = [s.ended_at or s.started_at or s.created_at for s in runs if s.status is status]
-            known = [t for t in times if t is not None]
-            return max(known) if known else None
-
-        return WatchSnapshot(
-            service=self.key,
-            target=target,
-            runs=runs,
-            last_success=latest(RunStatus.SUCCEEDED),
-            last_failure=latest(RunStatus.FAILED),
-        )
+        return newest_first(snapshots)[:limit]
 
     async def perform(self, ref: RunRef, action: RunAction, *, reason: str | None = None) -> RunSnapshot:
         """Mark a run started, completed, failed or aborted (Marquez keeps no reason)."""
