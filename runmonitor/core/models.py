@@ -51,6 +51,8 @@ class RunSnapshot(BaseModel):
     created_at: datetime | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    """The newest sign of life the service reported for a running run (Cognite's latest 'seen' report)."""
     raw: JSONValue = None
     fetched_at: datetime = Field(default_factory=utcnow)
 

@@ -253,6 +253,18 @@ class Service(ABC, Generic[ConfigT, RequestT]):
         """Act on a run (cancel, pause, …) and return its status afterwards."""
         raise Unsupported(f"{self.display_name} cannot {action.value} a run", service=self.key)
 
+    def client_run_id(self, request: RequestT) -> str | None:
+        """The id the client chose for the run this request creates, where the service takes one."""
+        return None
+
+    def ref_for_client_id(self, target: str, client_run_id: str) -> RunRef:
+        """How to ask about a run by the id the client chose for it."""
+        return self.ref(target, client_run_id)
+
+    def list_target_for(self, request: RequestT) -> str:
+        """What to list to find the runs this request creates (default: its target)."""
+        return request.target()
+
     def prepare_request(self, request: RequestT) -> RequestT:
         """The request as it will be sent: with its client-chosen id filled in, where the
         service takes one. Callers store this before sending, so that a create whose answer

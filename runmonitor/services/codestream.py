@@ -378,6 +378,9 @@ class CodeStream(Service[CodeStreamConnection, CodeStreamExecuteRequest]):
     def prepare_request(self, request: CodeStreamExecuteRequest) -> CodeStreamExecuteRequest:
         return request.with_execution_id()
 
+    def client_run_id(self, request: CodeStreamExecuteRequest) -> str | None:
+        return str(request.execution_id) if request.execution_id else None
+
     async def create_run(self, request: CodeStreamExecuteRequest) -> RunSnapshot:
         request = self.prepare_request(request)
         execution_id = str(request.execution_id)

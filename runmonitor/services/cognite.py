@@ -13,7 +13,24 @@ to. The *first* ``success``/``failure`` report among them ends that session (our
 ``success``/``failure`` report is terminal at once); until one arrives, the newest
 report is a ``seen`` heartbeat and the run is RUNNING. Taking the first terminal report
 rather than simply the newest report keeps a run finished when a later extractor
-session starts heartbeating on the same pipeline.
+session starts heartbeating on the same pipeline. A RUNNING run carries the time of
+that newest ``seen`` report as ``heartbeat_at``, so a poller can tell when an extractor
+went silent.
+
+How a pipeline's runs are listed (``list_runs``, and so ``watch``): CDF has no notion of
+a run beyond its reports, so the reports are grouped into extractor *sessions*. The
+newest reports are read (newest first, a bounded number of pages, until enough
+``success``/``failure`` reports are in hand) and walked oldest first: a session starts
+at the oldest report read or at the report following a ``success``/``failure`` report,
+takes in the ``seen`` heartbeats that follow, and ends with (and includes) the first
+``success``/``failure`` report. A lone ``success``/``failure`` report is a session of
+one. A session is one run: its ``run_id`` is its first report's id and its reference
+carries that report's createdTime, so following it with ``get_status`` gives the same
+answer as the listing (status, message and ``ended_at`` from the terminal report, or
+RUNNING with ``heartbeat_at`` from the newest heartbeat). Sessions are inferred from
+the order of the reports alone: two extractors reporting on one pipeline at the same
+time merge into one session, and when the page budget runs out inside a very long
+session, the oldest session listed starts at the oldest report read.
 
 Creates are sent once and never retried: there is no client-chosen id, and a repeated
 report is a duplicate (Cognite's own SDK retries this path only on 429, which we leave
@@ -68,6 +85,10 @@ TERMINAL_REPORTS = frozenset({"success", "failure"})
 FOLLOW_PAGE = 100
 #: Pages of terminal reports read at most when many reports followed ours.
 MAX_TERMINAL_PAGES = 5
+#: Reports per page when listing sessions (the API's maximum; the first page is sized for
+#: about ten reports per session wanted), and the most pages read.
+LIST_PAGE = 1000
+MAX_LIST_PAGES = 5
 #: How far in the future a report's createdTime may be (clock skew between machines).
 MAX_FUTURE_SKEW = timedelta(minutes=5)
 
@@ -347,6 +368,29 @@ def _ms(value: Any) -> int | None:
     return None
 
 
+def _is_terminal(item: dict[str, Any]) -> bool:
+    return str(item.get("status")).lower() in TERMINAL_REPORTS
+
+
+def _sessions(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Reports (newest first, as the API sorts them) grouped into sessions, oldest first.
+
+    A session starts at the oldest report or after a ``success``/``failure`` report and
+    ends with (and includes) the next ``success``/``failure`` report; only the newest
+    session can be open.
+    """
+    sessions: list[list[dict[str, Any]]] = []
+    current: list[dict[str, Any]] = []
+    for item in reversed(items):
+        current.append(item)
+        if _is_terminal(item):
+            sessions.append(current)
+            current = []
+    if current:
+        sessions.append(current)
+    return sessions
+
+
 def _report_id(item: dict[str, Any]) -> str:
     value = item.get("id")
     if isinstance(value, bool) or not isinstance(value, (int, str)) or str(value) == "":
@@ -453,27 +497,38 @@ class Cognite(Service[CogniteConnection, CogniteRunReport]):
         return None
 
     # -- the run reports ----------------------------------------------------------------
-    def _item_snapshot(self, target: str, item: dict[str, Any], raw: Any) -> RunSnapshot:
-        run_id = _report_id(item)
-        created = _ms(item.get("createdTime"))
-        extra = {"reported": str(item.get("status"))}
+    def _report_ref(self, target: str, first: dict[str, Any]) -> RunRef:
+        """The reference of the run that starts with report ``first``."""
+        extra = {"reported": str(first.get("status"))}
+        created = _ms(first.get("createdTime"))
         if created is not None:
             extra["created_time"] = str(created)
         pipeline_id = self._pipeline_ids.get(target)
         if pipeline_id is not None:
             extra["pipeline_id"] = str(pipeline_id)
-        mapped = self.status_map.map(item.get("status"))
-        created_at = parse_time(created)
-        message = item.get("message") if isinstance(item.get("message"), str) else None
+        return self.ref(target, _report_id(first), **extra)
+
+    def _decided(self, ref: RunRef, deciding: dict[str, Any], created: int | None, raw: Any) -> RunSnapshot:
+        """The run ``ref`` (first reported at ``created``) as report ``deciding`` leaves it."""
+        mapped = self.status_map.map(deciding.get("status"))
+        message = deciding.get("message") if isinstance(deciding.get("message"), str) else None
+        decided_at = parse_time(_ms(deciding.get("createdTime")))
+        heartbeat = not mapped.terminal and str(deciding.get("status")).lower() == ReportStatus.SEEN
+        started = parse_time(created)
         return RunSnapshot.from_mapped(
-            self.ref(target, run_id, **extra),
+            ref,
             mapped,
             message=message,
-            created_at=created_at,
-            started_at=created_at,
-            ended_at=created_at if mapped.terminal else None,
+            created_at=started,
+            started_at=started,
+            ended_at=decided_at if mapped.terminal else None,
+            heartbeat_at=decided_at if heartbeat else None,
             raw=raw,
         )
+
+    def _item_snapshot(self, target: str, item: dict[str, Any], raw: Any) -> RunSnapshot:
+        ref = self._report_ref(target, item)
+        return self._decided(ref, item, _ms(item.get("createdTime")), raw)
 
     @staticmethod
     def _items(body: Any, what: str) -> list[dict[str, Any]]:
@@ -535,9 +590,7 @@ class Cognite(Service[CogniteConnection, CogniteRunReport]):
             cursor = None
         # Newest first from the API; the session is read oldest first.
         ascending = list(reversed(items))
-        first_terminal = next(
-            (i for i in ascending if str(i.get("status")).lower() in TERMINAL_REPORTS), None
-        )
+        first_terminal = next((i for i in ascending if _is_terminal(i)), None)
         if cursor is not None:
             # More reports followed ours than one page holds: the one that ended our session
             # may be older than this page, so look at the terminal reports only.
@@ -548,19 +601,7 @@ class Cognite(Service[CogniteConnection, CogniteRunReport]):
             deciding = items[0]
         else:
             return self._unknown(ref, raw, "no report at or after ours")
-        mapped = self.status_map.map(deciding.get("status"))
-        message = deciding.get("message") if isinstance(deciding.get("message"), str) else None
-        decided_at = parse_time(_ms(deciding.get("createdTime")))
-        started = parse_time(created)
-        return RunSnapshot.from_mapped(
-            ref,
-            mapped,
-            message=message,
-            created_at=started,
-            started_at=started,
-            ended_at=decided_at if mapped.terminal else None,
-            raw=raw,
-        )
+        return self._decided(ref, deciding, created, raw)
 
     async def _first_terminal(self, target: str, created: int | None) -> dict[str, Any] | None:
         found: dict[str, Any] | None = None
@@ -579,9 +620,35 @@ class Cognite(Service[CogniteConnection, CogniteRunReport]):
         return RunSnapshot(ref=ref, status=RunStatus.UNKNOWN, vendor_status=None, detail=detail, raw=raw)
 
     async def list_runs(self, target: str, *, limit: int = 20) -> list[RunSnapshot]:
+        """The newest extractor sessions of pipeline ``target``, one run each (see the module)."""
         limit = max(1, min(limit, 1000))
-        items, _cursor, _raw = await self._runs_page(target, limit=limit)
-        return [self._item_snapshot(target, item, item) for item in items[:limit]]
+        items = await self._recent_reports(target, limit)
+        runs = []
+        for session in reversed(_sessions(items)[-limit:]):
+            first, deciding = session[0], session[-1]
+            ref = self._report_ref(target, first)
+            runs.append(self._decided(ref, deciding, _ms(first.get("createdTime")), deciding))
+        return runs
+
+    async def _recent_reports(self, target: str, limit: int) -> list[dict[str, Any]]:
+        """The pipeline's newest reports, newest first: enough for ``limit`` whole sessions.
+
+        ``limit + 1`` terminal reports bound the newest ``limit`` sessions (the oldest of
+        them starts after the last terminal report read); reading stops there, at the end
+        of the reports, or after :data:`MAX_LIST_PAGES` pages.
+        """
+        items: list[dict[str, Any]] = []
+        terminals = 0
+        cursor: str | None = None
+        page = min(LIST_PAGE, max(FOLLOW_PAGE, 10 * limit))
+        for _ in range(MAX_LIST_PAGES):
+            batch, cursor, _raw = await self._runs_page(target, limit=page, cursor=cursor)
+            items.extend(batch)
+            terminals += sum(1 for item in batch if _is_terminal(item))
+            if cursor is None or terminals > limit:
+                break
+            page = LIST_PAGE
+        return items
 
     async def watch(self, target: str, *, limit: int = 20) -> WatchSnapshot:
         result = await self.http.request(

@@ -934,6 +934,10 @@ class Connhex(Service[ConnhexConnection, ConnhexExportRequest]):
         return body, info
 
     # -- the service -----------------------------------------------------------------------
+    def list_target_for(self, request: ConnhexExportRequest) -> str:
+        # Each export is its own target; a new export shows up in the list of all exports.
+        return "*"
+
     async def create_run(self, request: ConnhexExportRequest) -> RunSnapshot:
         result = await self.http.request("POST", "exports", json_body=request.to_body(), ok=(200, 201))
         created = redact_json(result.body)

@@ -344,6 +344,12 @@ class Marquez(Service[MarquezConnection, MarquezRunRequest]):
             return request
         return request.model_copy(update={"run_id": uuid4()})
 
+    def client_run_id(self, request: MarquezRunRequest) -> str | None:
+        return str(request.run_id) if request.run_id else None
+
+    def ref_for_client_id(self, target: str, client_run_id: str) -> RunRef:
+        return self._ref_for(target, client_run_id)
+
     async def create_run(self, request: MarquezRunRequest) -> RunSnapshot:
         request = self.prepare_request(request)
         run_id = request.run_id

@@ -285,6 +285,18 @@ class Simulator:
             return SimResponse(0, action="hang", headers={"_seconds": str(fault.seconds or 30.0)})
         raise ValueError(f"unhandled fault kind {kind}")
 
+    def real_retry_after(self, value: str) -> str:
+        """Retry-After values are simulated seconds; a client waits real ones. At a time scale
+        of 20, "Retry-After: 10" goes out as "0.5", so a client that obeys it waits exactly
+        10 s on the simulator's clock. HTTP dates and unreadable values pass unchanged."""
+        try:
+            seconds = float(value)
+        except ValueError:
+            return value
+        if self.clock.scale == 1.0:
+            return value
+        return f"{seconds / self.clock.scale:.3f}".rstrip("0").rstrip(".") or "0"
+
     def record(self, service: str, request: SimRequest, status: int | None, fault: Fault | None) -> None:
         record = RequestRecord(
             service,
@@ -415,8 +427,11 @@ class _Handler(BaseHTTPRequestHandler):
         request_id = f"sim-{next(self.simulator._request_ids)}"
         self.send_response(response.status)
         for name, value in response.headers.items():
-            if not name.startswith("_"):
-                self.send_header(name, value)
+            if name.startswith("_"):
+                continue
+            if name.lower() == "retry-after":
+                value = self.simulator.real_retry_after(value)
+            self.send_header(name, value)
         self.send_header("x-request-id", request_id)
         length = response.declared_length if response.declared_length is not None else len(response.body)
         self.send_header("Content-Length", str(length))

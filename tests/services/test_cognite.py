@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from runmonitor.core.errors import AuthFailed, BadResponse, Forbidden, NotFound, RateLimited, ServerError
-from runmonitor.core.models import Capability, RunRef
+from runmonitor.core.models import Capability, RunRef, RunSnapshot
 from runmonitor.core.status import RunStatus
 from runmonitor.services.auth import OAuth2ClientCredentials
 from runmonitor.services.cognite import (
@@ -23,8 +23,9 @@ from runmonitor.services.cognite import (
     CogniteConnection,
     CogniteRunReport,
 )
+from runmonitor.services.http import parse_time
 from runmonitor.simulator import Fault, FaultKind, Simulator
-from runmonitor.simulator.cognite import PROJECT, TOKEN_PATH, CogniteSim
+from runmonitor.simulator.cognite import FAILURE_MESSAGES, PROJECT, TOKEN_PATH, CogniteSim
 from tests.helpers import client_for, distinct_statuses, follow, request_for
 from tests.specs import Spec, load_spec
 
@@ -316,6 +317,10 @@ async def test_a_stopped_heartbeat_keeps_running_without_a_staleness_rule(sim: S
     assert after.last_seen - before.last_seen <= timedelta(seconds=30)
     assert follow_up.status is RunStatus.RUNNING
     assert sim_of(sim).ground_truth()[-1]["finished"] is False
+    # …but the silence shows: the newest heartbeat stays where the extractor stopped.
+    last_beat = mine.created_at + timedelta(seconds=30)  # type: ignore[operator]
+    assert follow_up.heartbeat_at == last_beat == after.runs[0].heartbeat_at
+    assert mine.heartbeat_at == mine.created_at + timedelta(seconds=10)  # type: ignore[operator]
 
 
 # -- list and watch ---------------------------------------------------------------------
@@ -327,7 +332,13 @@ async def test_watch_shows_the_pipeline_health_and_someone_elses_session(sim: Si
         assert history.last_success and history.last_failure and history.last_seen
         assert history.last_success > history.last_failure  # seeded: failed 3 h ago, fine 2 h ago
         assert history.last_message and history.last_message in history.raw["lastMessage"]
-        assert history.last_seen == history.runs[0].created_at
+        # Seeded: three finished sessions (success, failure, success), one run each.
+        assert [r.status for r in history.runs] == [
+            RunStatus.SUCCEEDED,
+            RunStatus.FAILED,
+            RunStatus.SUCCEEDED,
+        ]
+        assert history.last_seen == history.runs[0].ended_at
         sim.force(KEY, "long")
         external = sim.start_external_run(KEY, PIPELINE)
         sim.clock.advance(20)
@@ -342,20 +353,187 @@ async def test_watch_shows_the_pipeline_health_and_someone_elses_session(sim: Si
         done = await client.watch(PIPELINE)
     assert seen[-1].status is RunStatus.SUCCEEDED
     assert done.last_success == seen[-1].ended_at
-    assert done.last_seen == done.runs[0].created_at == done.last_success
+    assert done.last_seen == done.runs[0].ended_at == done.last_success
+    assert done.runs[0].ref.run_id == external and done.runs[0].created_at == first.created_at
 
 
 async def test_list_runs_is_newest_first_and_limited(sim: Simulator) -> None:
+    for scenario in ["quick", "early_failure", "success", "quick", "failure", "quick"]:
+        sim.start_external_run(KEY, PIPELINE, scenario)
+        sim.clock.advance(60)
     async with cognite(sim) as client:
         runs = await client.list_runs(PIPELINE, limit=7)
-    assert len(runs) == 7
+        everything = await client.list_runs(PIPELINE, limit=50)
+    assert len(runs) == 7 and len(everything) == 9  # three seeded sessions and six new ones
+    assert [r.ref for r in runs] == [r.ref for r in everything[:7]]
     times = [r.created_at for r in runs]
     assert all(t is not None for t in times)
     assert times == sorted(times, reverse=True)  # type: ignore[type-var]
     assert {r.ref.target for r in runs} == {PIPELINE}
-    assert api_requests(sim, "/runs/list")[-1].json() == {"filter": {"externalId": PIPELINE}, "limit": 7}
+    # One page holds all of this pipeline's reports: one request each.
+    assert [r.json() for r in api_requests(sim, "/runs/list")] == [
+        {"filter": {"externalId": PIPELINE}, "limit": 100},
+        {"filter": {"externalId": PIPELINE}, "limit": 500},
+    ]
     assert Cognite.capabilities == {Capability.LIST_RUNS, Capability.WATCH}
     assert Cognite.actions == () and Cognite.cancel_action is None
+
+
+# -- extractor sessions -----------------------------------------------------------------
+
+SAP = "sap-s4-maintenance-orders"  # seeded: one successful session (5 reports) 4 h ago
+
+
+def _session_reports(sim: Simulator, target: str, run_id: str) -> list[dict[str, Any]]:
+    """The reports of one simulated session, oldest first (the simulator numbers them on)."""
+    base = int(run_id)
+    ours = [r for r in sim_of(sim).reports(target) if base <= r["id"] < base + 1000]
+    return sorted(ours, key=lambda r: r["id"])
+
+
+def _decision(snapshot: RunSnapshot) -> tuple[Any, ...]:
+    return (
+        snapshot.status,
+        snapshot.vendor_status,
+        snapshot.detail,
+        snapshot.message,
+        snapshot.created_at,
+        snapshot.started_at,
+        snapshot.ended_at,
+        snapshot.heartbeat_at,
+    )
+
+
+async def _mixed_sessions(sim: Simulator, client: Cognite) -> list[str]:
+    """A quick success, our own lone failure report, a failed session and a long one still
+    running, on :data:`SAP`; their run ids, newest first."""
+    quick = sim.start_external_run(KEY, SAP, "quick")
+    sim.clock.advance(30)
+    lone = await client.create_run(
+        request_for(sim, KEY, external_id=SAP, status="failure", message="nightly batch failed")
+    )
+    sim.clock.advance(10)
+    failed = sim.start_external_run(KEY, SAP, "failure")
+    sim.clock.advance(40)
+    running = sim.start_external_run(KEY, SAP, "long")
+    sim.clock.advance(40)  # a heartbeat every 10.5-21 s (the simulator stretches timelines)
+    return [running, failed, lone.ref.run_id, quick]
+
+
+async def test_list_runs_groups_reports_into_extractor_sessions(sim: Simulator) -> None:
+    async with cognite(sim) as client:
+        ids = await _mixed_sessions(sim, client)
+        runs = await client.list_runs(SAP)
+    assert len(sim_of(sim).reports(SAP)) >= 5 + 2 + 1 + 4 + 2
+    # One run per session, not per report; every simulated session is one, newest first.
+    assert [r.ref.run_id for r in runs[:4]] == ids
+    assert {r.ref.run_id for r in runs} == {t["id"] for t in sim_of(sim).ground_truth() if t["target"] == SAP}
+    assert [(r.status, r.vendor_status) for r in runs] == [
+        (RunStatus.RUNNING, "seen"),
+        (RunStatus.FAILED, "failure"),
+        (RunStatus.FAILED, "failure"),  # a lone report is a session of one
+        (RunStatus.SUCCEEDED, "success"),
+        (RunStatus.SUCCEEDED, "success"),
+    ]
+    for run in runs:
+        reports = _session_reports(sim, SAP, run.ref.run_id)
+        first, last = reports[0], reports[-1]
+        assert run.ref.extra["created_time"] == str(first["createdTime"])
+        assert run.created_at == run.started_at == parse_time(first["createdTime"])
+        assert run.raw == last and run.message == last.get("message")
+        if run.terminal:
+            assert run.ended_at == parse_time(last["createdTime"]) and run.heartbeat_at is None
+        else:
+            assert run.heartbeat_at == parse_time(last["createdTime"]) and run.ended_at is None
+    running, failed, lone = runs[0], runs[1], runs[2]
+    assert len(_session_reports(sim, SAP, running.ref.run_id)) >= 2
+    assert running.heartbeat_at > running.created_at  # type: ignore[operator]
+    assert failed.message in FAILURE_MESSAGES
+    assert lone.message == "nightly batch failed" and lone.ended_at == lone.created_at
+
+
+async def test_following_a_listed_session_gives_the_listed_answer(sim: Simulator) -> None:
+    async with cognite(sim) as client:
+        await _mixed_sessions(sim, client)
+        runs = await client.list_runs(SAP)
+        followed = [await client.get_status(run.ref) for run in runs]
+        sim.clock.advance(300)  # the long session has finished by now
+        later = await client.list_runs(SAP)
+        followed_later = [await client.get_status(run.ref) for run in later]
+    assert runs[0].status is RunStatus.RUNNING and later[0].status is RunStatus.SUCCEEDED
+    assert [r.ref for r in later] == [r.ref for r in runs]
+    for listed, status in [*zip(runs, followed, strict=True), *zip(later, followed_later, strict=True)]:
+        assert status.ref == listed.ref
+        assert _decision(status) == _decision(listed)
+
+
+async def test_heartbeat_at_is_the_newest_heartbeat_while_running_and_none_when_done(
+    sim: Simulator,
+) -> None:
+    sim.force(KEY, "success")
+    async with cognite(sim) as client:
+        first = await client.create_run(request_for(sim, KEY))
+        seen = await follow(client, sim, first, step=4.0)
+    assert first.heartbeat_at is not None and first.heartbeat_at == first.created_at  # our own report
+    running, final = seen[1:-1], seen[-1]
+    assert running and all(s.status is RunStatus.RUNNING for s in running)
+    for snapshot in running:
+        newest = max(i["createdTime"] for i in snapshot.raw["items"] if i["status"] == "seen")
+        assert snapshot.heartbeat_at == parse_time(newest)
+    beats = [s.heartbeat_at for s in running]
+    assert beats == sorted(beats) and beats[-1] > beats[0]  # type: ignore[operator,type-var]
+    assert final.status is RunStatus.SUCCEEDED and final.heartbeat_at is None
+
+
+async def test_a_session_longer_than_a_page_is_listed_from_its_first_report(sim: Simulator) -> None:
+    target = "opcua-compressor-station-3"  # seeded: one failed session
+    # Extractors that crash and come back without a success or failure: one long session
+    # of 120 heartbeats.
+    start = sim.start_external_run(KEY, target, "silent")
+    sim.clock.advance(40)
+    for _ in range(29):
+        sim.start_external_run(KEY, target, "silent")
+        sim.clock.advance(40)
+    async with cognite(sim) as client:
+        runs = await client.list_runs(target, limit=1)
+        followed = await client.get_status(runs[0].ref)
+    assert [r.ref.run_id for r in runs] == [start]
+    assert runs[0].status is RunStatus.RUNNING
+    assert runs[0].heartbeat_at == parse_time(sim_of(sim).reports(target)[0]["createdTime"])
+    assert _decision(followed) == _decision(runs[0])
+    lists = [r.json() for r in api_requests(sim, "/runs/list")]
+    # A second, bigger page was needed to reach the failure before the session.
+    assert [body["limit"] for body in lists[:2]] == [100, 1000] and "cursor" in lists[1]
+
+
+async def test_a_watch_after_two_extractor_sessions_shows_two_runs(sim: Simulator) -> None:
+    target = "sharepoint-engineering-docs"  # seeded: one successful session
+    async with cognite(sim) as client:
+        before = await client.watch(target)
+        reports_before = len(sim_of(sim).reports(target))
+        ok = sim.start_external_run(KEY, target, "long")
+        watched = []
+        for _ in range(3):  # a heartbeat every 10.5-21 s, success after 126 s or more: still one run
+            sim.clock.advance(25)
+            watched.append(await client.watch(target))
+        sim.clock.advance(200)
+        bad = sim.start_external_run(KEY, target, "failure")
+        sim.clock.advance(60)
+        after = await client.watch(target)
+    for during in watched:
+        assert len(during.runs) == len(before.runs) + 1
+        assert during.runs[0].ref.run_id == ok and during.runs[0].status is RunStatus.RUNNING
+    beats = [w.runs[0].heartbeat_at for w in watched]
+    assert beats == sorted(beats) and len(set(beats)) == 3  # type: ignore[type-var]
+    assert len(sim_of(sim).reports(target)) - reports_before >= 9 + 4
+    assert len(after.runs) == len(before.runs) + 2
+    assert [r.ref.run_id for r in after.runs[:2]] == [bad, ok]
+    assert [r.status for r in after.runs[:2]] == [RunStatus.FAILED, RunStatus.SUCCEEDED]
+    assert [r.ref.run_id for r in after.runs[2:]] == [r.ref.run_id for r in before.runs]
+    assert after.last_failure == after.runs[0].ended_at
+    assert after.last_success == after.runs[1].ended_at
+    assert after.last_seen == after.runs[0].ended_at
+    assert {r.ref.extra["pipeline_id"] for r in after.runs} == {"7751340028841190"}
 
 
 async def test_unknown_pipeline_is_not_found_naming_it(sim: Simulator) -> None:
