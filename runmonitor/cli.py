@@ -270,14 +270,28 @@ def _cmd_services(args: argparse.Namespace) -> int:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from runmonitor.simulator import Simulator
+    from runmonitor.simulator.server import discover_sims
 
-    require = {}
+    sims = discover_sims()
+    overrides: dict[str, dict[str, str]] = {key: {} for key in sims}
     if args.require_auth:
-        from runmonitor.simulator.server import discover_sims
-
-        require = {key: cls.auth_required_credentials() for key, cls in discover_sims().items()}
+        for key, cls in sims.items():
+            overrides[key].update(cls.auth_required_credentials())
+    for item in args.option or []:
+        name, _, value = item.partition("=")
+        service, _, knob = name.partition(".")
+        if not value or not knob or service not in sims:
+            raise UsageError(f"--option {item!r}: expected SERVICE.NAME=VALUE with a known service")
+        overrides[service][knob] = value
     try:
-        sim = Simulator(args.host, args.port, seed=args.seed, time_scale=args.time_scale, credentials=require)
+        sim = Simulator(
+            args.host,
+            args.port,
+            seed=args.seed,
+            time_scale=args.time_scale,
+            duration_scale=args.duration_scale,
+            credentials=overrides,
+        )
         sim.start()
     except OSError as exc:
         _err(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
@@ -369,9 +383,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--time-scale", type=float, default=1.0, help="simulated seconds per real second (default 1)"
     )
     simulate.add_argument(
+        "--duration-scale", type=float, default=1.0, help="stretch every run's duration (default 1)"
+    )
+    simulate.add_argument(
         "--require-auth",
         action="store_true",
         help="also require credentials where they are optional (Marquez)",
+    )
+    simulate.add_argument(
+        "--option",
+        action="append",
+        metavar="SERVICE.NAME=VALUE",
+        help="a simulator knob or credential, e.g. connhex.max_queued_exports=100 (repeatable)",
     )
     simulate.set_defaults(handler=_cmd_simulate)
 

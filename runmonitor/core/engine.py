@@ -130,14 +130,25 @@ class QueuedForQuota(RunMonitorError):
 
 
 class Clock(Protocol):
-    def monotonic(self) -> float: ...
+    def monotonic(self) -> float:
+        """Seconds that stop while the machine sleeps (scheduling)."""
+        ...
 
-    def now(self) -> datetime: ...
+    def wall(self) -> float:
+        """Epoch seconds of the real wall clock, which keep going during sleep."""
+        ...
+
+    def now(self) -> datetime:
+        """The time to compare with the services' timestamps (heartbeats, ages)."""
+        ...
 
 
 class SystemClock:
     def monotonic(self) -> float:
         return time.monotonic()
+
+    def wall(self) -> float:
+        return time.time()
 
     def now(self) -> datetime:
         return datetime.now(UTC)
@@ -685,7 +696,7 @@ class PollingEngine:
 
     def _detect_wake(self) -> None:
         """After a suspend the wall clock jumps while the monotonic clock did not advance."""
-        wall, mono = time.time(), self.clock.monotonic()
+        wall, mono = self.clock.wall(), self.clock.monotonic()
         if self._last_tick is not None:
             jump = (wall - self._last_tick[0]) - (mono - self._last_tick[1])
             if jump > 30.0:

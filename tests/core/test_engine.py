@@ -43,8 +43,27 @@ class SimClockView:
     def monotonic(self) -> float:
         return time.monotonic()
 
+    def wall(self) -> float:
+        return time.time()
+
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.sim.clock.now(), UTC)
+
+
+class SleepyClock:
+    """A system clock whose wall time can jump ahead, as after a laptop suspend."""
+
+    def __init__(self) -> None:
+        self.slept = 0.0
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wall(self) -> float:
+        return time.time() + self.slept
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.wall(), UTC)
 
 
 @dataclass
@@ -525,3 +544,63 @@ async def test_retention_removes_old_finished_runs_at_start(tmp_path: Path) -> N
             await history.close()
             for client in clients.values():
                 await client.aclose()
+
+
+async def test_waking_from_sleep_is_one_quiet_catch_up_round(tmp_path: Path) -> None:
+    with Simulator(seed=14, time_scale=30.0) as sim:
+        history = await AsyncHistory.open(tmp_path / "h.sqlite3")
+        clients = make_clients(sim)
+        clock = SleepyClock()
+        slow = FAST.model_copy(update={"steps": ((0, 0.4),), "jitter": 0.0})
+        engine = PollingEngine(history, clients.__getitem__, schedule=slow, clock=clock, catch_up_spread=0.2)
+        events: list[RunEvent] = []
+        engine.subscribe(events.append)
+        await engine.start()
+        try:
+            sim.force("marquez", "long", "long", "long")
+            runs = [
+                await engine.create_run(
+                    "profile-marquez",
+                    get("marquez").request_model.model_validate(sim.demo_request("marquez")),
+                )
+                for _ in range(3)
+            ]
+            await wait_for(lambda: sum(e.kind is EventKind.STARTED for e in events) == 3, what="started")
+            before = len(sim.requests("marquez"))
+            sim.clock.advance(600)  # the runs finished while the laptop slept
+            clock.slept += 3600
+            await wait_for(lambda: engine.stats.wakeups_detected == 1, what="the wake-up")
+            await wait_for(lambda: sum(e.kind is EventKind.SUCCEEDED for e in events) == 3, what="catch-up")
+            # One check per run, not a burst, and nobody is alerted about what happened asleep.
+            assert len(sim.requests("marquez")) - before == 3
+            assert all(e.quiet for e in events if e.kind is EventKind.SUCCEEDED)
+            assert all(not engine.is_followed(r.id) for r in runs)
+        finally:
+            await engine.stop()
+            await history.close()
+            for client in clients.values():
+                await client.aclose()
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        pytest.param(Fault(FaultKind.RATE_LIMIT), id="429-without-retry-after"),
+        pytest.param(Fault(FaultKind.QUOTA), id="quota-on-a-check"),
+        pytest.param(Fault(FaultKind.LATENCY, seconds=0.3), id="latency"),
+        pytest.param(Fault(FaultKind.EXPIRED_TOKEN), id="expired-token"),
+    ],
+)
+async def test_waits_and_expired_tokens_are_not_failures(env: Env, fault: Fault) -> None:
+    key = "codestream"  # the service whose tokens expire
+    env.sim.force(key, "success")
+    record = await env.engine.create_run(env.profile(key), env.request(key))
+    env.sim.faults(key).next(fault)
+    await wait_for(lambda: not env.engine.is_followed(record.id), what="the end")
+    kinds = env.kinds(record.id)
+    assert EventKind.STALE not in kinds
+    assert EventKind.AUTH_NEEDED not in env.kinds()
+    assert kinds[-1] is EventKind.SUCCEEDED
+    if fault.kind is FaultKind.EXPIRED_TOKEN:
+        logins = [r for r in env.sim.requests(key) if r.path.endswith("/iaas/api/login")]
+        assert len(logins) == 2  # the first sign-in and exactly one renewal
