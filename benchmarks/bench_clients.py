@@ -13,87 +13,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
-import resource
-import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from _common import ExternalSimulator, percentile, rss_mib
 
 from runmonitor.core.errors import RunMonitorError
 from runmonitor.core.models import RunSnapshot
 from runmonitor.services import get, registry
 from runmonitor.simulator import Simulator
-
-
-def rss_mib() -> float:
-    """Current resident set size in MiB (Linux /proc), else the peak from getrusage."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
-SIMULATE_COMMAND = [sys.executable, "-m", "runmonitor", "simulate"]
-
-
-class ExternalSimulator:
-    """``runmonitor simulate`` in its own process, so server and clients use separate cores."""
-
-    def __init__(self) -> None:
-        self.process: subprocess.Popen[str] | None = None
-        self.root_url = ""
-
-    def __enter__(self) -> ExternalSimulator:
-        self.process = subprocess.Popen(
-            [*SIMULATE_COMMAND, "--port", "0", "--time-scale", "20", "--seed", "99"],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        match = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
-        if not match:
-            self.process.kill()
-            raise RuntimeError(f"simulator did not start: {line!r}")
-        self.root_url = match.group(1)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-
-    def _get(self, path: str) -> Any:
-        return httpx.get(self.root_url + path, timeout=10).json()
-
-    def demo_connection(self, key: str) -> dict[str, Any]:
-        return dict(self._get(f"/_sim/demo/{key}")["connection"])
-
-    def demo_request(self, key: str) -> dict[str, Any]:
-        return dict(self._get(f"/_sim/demo/{key}")["request"])
-
-    def stats(self) -> dict[str, Any]:
-        return dict(self._get("/_sim/stats"))
-
-    def creates(self, key: str) -> int:
-        return int(self.stats()["services"][key]["creates"])
 
 
 async def run(runs: int, rounds: int, concurrency: int, wall_cap: float, external: bool) -> dict[str, Any]:

@@ -117,6 +117,37 @@ async def _simulator_demo(sim_url: str, service: str) -> dict[str, Any]:
     return dict(answer.json())
 
 
+async def _client_from_args(args: argparse.Namespace) -> tuple[Any, dict[str, Any]] | int:
+    """The service client for ``--profile`` or ``--sim``/``--conn``, and default request values.
+
+    Returns an exit code instead when the input is bad (the message is already printed).
+    """
+    service = get(args.service)
+    if getattr(args, "profile", None):
+        workspace = await _open_workspace()
+        profile = workspace.profile(args.profile)
+        if profile.service != service.key:
+            raise UsageError(f"profile {profile.name!r} is a {profile.service} profile, not {service.key}")
+        client = await workspace.client(profile)
+        return client, {}
+    values, defaults = await _connection_values(args)
+    try:
+        config = service.config_model.model_validate(values)
+    except ValidationError as exc:
+        _err(f"the {service.display_name} connection is not valid:\n{format_validation_error(exc)}")
+        return EXIT_BAD_INPUT
+    return service(config), defaults
+
+
+async def _open_workspace() -> Any:
+    from runmonitor.core.workspace import Workspace
+
+    workspace = await Workspace.open()
+    for notice in workspace.notices:
+        _err(f"{notice.level}: {notice.text}")
+    return workspace
+
+
 async def _connection_values(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """(connection values, default request values) from --sim or --conn and the environment."""
     service = get(args.service)
@@ -191,12 +222,10 @@ async def follow_until_done(
 
 async def _cmd_run_create(args: argparse.Namespace) -> int:
     service = get(args.service)
-    values, defaults = await _connection_values(args)
-    try:
-        config = service.config_model.model_validate(values)
-    except ValidationError as exc:
-        _err(f"the {service.display_name} connection is not valid:\n{format_validation_error(exc)}")
-        return EXIT_BAD_INPUT
+    built = await _client_from_args(args)
+    if isinstance(built, int):
+        return built
+    client, defaults = built
     request_values = dict(defaults)
     if args.json:
         request_values.update(_load_json_file(args.json))
@@ -217,7 +246,7 @@ async def _cmd_run_create(args: argparse.Namespace) -> int:
             ref = snapshot.ref
             print(f"{stamp} {service.key} {ref.target} run {ref.run_id}: {_describe(snapshot)}", flush=True)
 
-    async with service(config) as client:
+    async with client:
         first = await client.create_run(request)
         emit(first, None)
         if not args.wait:
@@ -234,12 +263,10 @@ async def _cmd_run_create(args: argparse.Namespace) -> int:
 
 async def _cmd_run_status(args: argparse.Namespace) -> int:
     service = get(args.service)
-    values, _ = await _connection_values(args)
-    try:
-        config = service.config_model.model_validate(values)
-    except ValidationError as exc:
-        _err(f"the {service.display_name} connection is not valid:\n{format_validation_error(exc)}")
-        return EXIT_BAD_INPUT
+    built = await _client_from_args(args)
+    if isinstance(built, int):
+        return built
+    client, _ = built
     extra = parse_assignments(args.extra or [], option="--extra")
     ref = RunRef(
         service=service.key,
@@ -247,7 +274,7 @@ async def _cmd_run_status(args: argparse.Namespace) -> int:
         run_id=args.run_id,
         extra={k: str(v) for k, v in extra.items()},
     )
-    async with service(config) as client:
+    async with client:
         snapshot = await client.get_status(ref)
     print(_snapshot_json(snapshot) if args.json_output else _describe(snapshot))
     return EXIT_OK
@@ -375,6 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
     services.add_argument("--json", dest="json_output", action="store_true", help="print JSON")
     services.set_defaults(handler=_cmd_services)
 
+    from runmonitor import cli_profiles
+
+    cli_profiles.add_parser(sub)
+
     simulate = sub.add_parser("simulate", help="serve the five simulated APIs on loopback")
     simulate.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     simulate.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
@@ -403,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     def connection_options(p: argparse.ArgumentParser) -> None:
         p.add_argument("service", choices=list(registry()), help="the service")
+        p.add_argument("--profile", metavar="NAME", help="a saved connection profile (name or id)")
         p.add_argument("--sim", metavar="URL", help="use the demo connection of a running simulator")
         p.add_argument(
             "--conn",
@@ -446,6 +478,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         _err(str(exc))
         return EXIT_BAD_INPUT
+    except KeyError as exc:  # an unknown profile name or id
+        _err(str(exc.args[0]) if exc.args else "not found")
+        return EXIT_BAD_INPUT
     except (AuthFailed, Forbidden) as exc:
         _err(f"sign-in needed: {exc}")
         return EXIT_AUTH_OR_CONNECTION
@@ -455,8 +490,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunMonitorError as exc:
         _err(str(exc))
         return EXIT_RUN_FAILED
+    except OSError as exc:  # a file that cannot be read or written
+        where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+        _err(f"cannot use{where}: {exc.strerror or exc}")
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # Settings, keyring and history problems carry a message meant for people.
+        from runmonitor.core.history import HistoryError
+        from runmonitor.core.secrets import SecretStoreError
+        from runmonitor.core.settings import SettingsError
+
+        if isinstance(exc, (SettingsError, SecretStoreError, HistoryError)):
+            _err(str(exc))
+            return EXIT_RUN_FAILED
+        raise
 
 
 if __name__ == "__main__":

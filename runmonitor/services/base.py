@@ -110,7 +110,9 @@ def is_loopback_host(url: str) -> bool:
 class ServiceConfig(BaseModel):
     """Connection fields common to every service. Subclasses add their own."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, validate_default=True, hide_input_in_errors=True
+    )
 
     base_url: BaseUrl = Field(title="Base URL", description="Address of the service's API.")
     verify_tls: bool = Field(
@@ -154,7 +156,10 @@ class ServiceConfig(BaseModel):
 class CreateRequest(BaseModel):
     """Base of the create-run request models."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=True)
+    # Inputs can hold secrets (a pipeline input called "password"): never echo them in errors.
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, validate_default=True, hide_input_in_errors=True
+    )
 
     def target(self) -> str:
         """The pipeline/job/data flow this request starts a run of (shown in tables)."""

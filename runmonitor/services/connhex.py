@@ -264,7 +264,9 @@ class ConnhexConnection(ServiceConfig):
 class _Part(BaseModel):
     """Nested parts of the create form: strict like the request itself."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_default=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, validate_default=True, hide_input_in_errors=True
+    )
 
 
 class ExportType(StrEnum):

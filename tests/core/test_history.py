@@ -913,9 +913,10 @@ async def test_event_loop_keeps_ticking_during_a_big_batch(db_path: Path) -> Non
         assert inserted == total_runs
         during = [t for t in ticks if started <= t <= finished]
         gaps = [b - a for a, b in zip([started, *during], [*during, finished], strict=True)]
-        # Not a benchmark: only that the loop was never held for long while the disk worked.
-        assert max(gaps) < 0.2, f"event loop blocked for {max(gaps):.3f} s"
-        assert len(during) >= (finished - started) / 0.05
+        # Not a benchmark: only that the loop kept running while the disk worked. Run on the loop
+        # itself, the batch held it for about 2 s in one piece; the bounds leave room for a busy CI.
+        assert max(gaps) < 1.0, f"event loop blocked for {max(gaps):.3f} s"
+        assert len(during) >= (finished - started) / 0.1
 
         assert (await history.stats())["runs"] == total_runs
         newest, count = await history.query_runs(limit=1)
