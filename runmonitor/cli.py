@@ -383,6 +383,15 @@ async def run_console_demo(*, time_scale: float = 8.0, give_up_after: float = 12
     return EXIT_OK if failures == 0 else EXIT_RUN_FAILED
 
 
+def _display_available() -> bool:
+    """Whether Qt can open a window here (Windows and macOS always can)."""
+    if sys.platform in ("win32", "darwin"):
+        return True
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="runmonitor",
@@ -394,7 +403,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--demo",
         action="store_true",
-        help="run on the embedded simulator: start one run on every service and follow it",
+        help="open the window on the embedded simulator, with a demo profile for every service",
+    )
+    parser.add_argument(
+        "--console",
+        action="store_true",
+        help="with --demo: no window; follow one run per service in the terminal",
+    )
+    parser.add_argument("--screenshot", metavar="FILE", help="save a PNG of the window, then quit")
+    parser.add_argument(
+        "--after", type=float, default=8.0, metavar="SECONDS", help="with --screenshot: wait this long first"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -466,12 +484,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        if args.demo:
-            return asyncio.run(run_console_demo())
         handler = getattr(args, "handler", None)
         if handler is None:
-            parser.print_help()
-            return EXIT_OK
+            if args.demo and (args.console or not _display_available()):
+                if not args.console:
+                    _err("no display found: following the demo runs in the terminal instead")
+                return asyncio.run(run_console_demo())
+            if not _display_available():
+                _err(
+                    "no display found for the window (set DISPLAY, or QT_QPA_PLATFORM=offscreen for "
+                    "screenshots); the commands work without one: runmonitor --help"
+                )
+                return EXIT_BAD_INPUT
+            from runmonitor.ui.app import run_gui
+
+            screenshot = Path(args.screenshot) if args.screenshot else None
+            return run_gui(demo=args.demo, screenshot=screenshot, after=args.after)
         if asyncio.iscoroutinefunction(handler):
             return int(asyncio.run(handler(args)))
         return int(handler(args))

@@ -27,13 +27,15 @@ from runmonitor.simulator.server import discover_sims  # noqa: E402
 
 SPECS_DIR = Path(__file__).resolve().parents[2] / "shared" / "specs"
 
-#: Secrets every test knows: the simulator's credentials, and values tests plant on purpose.
+#: Secrets every test knows: the simulator's credentials (not the public ones, such as an OAuth
+#: client id, which belongs in a profile), and values tests plant on purpose.
+PUBLIC_CREDENTIALS = {"client_id"}
 AUDIT_SECRETS = sorted(
     {
         value
         for cls in discover_sims().values()
-        for value in cls.default_credentials.values()
-        if len(value) >= 12
+        for name, value in cls.default_credentials.items()
+        if len(value) >= 12 and name not in PUBLIC_CREDENTIALS
     }
     | {"audit-secret-7Qx2-kept-out-of-files", "hunter2-very-secret"}
 )

@@ -27,6 +27,7 @@ import json
 import logging
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -177,7 +178,7 @@ class _Host:
     failures: int = 0
     limited: int = 0
     probing: bool = False
-    waiting: list[tuple[str, Any]] = field(default_factory=list)
+    waiting: deque[tuple[str, Any]] = field(default_factory=deque)
 
 
 @dataclass
@@ -711,9 +712,13 @@ class PollingEngine:
                     host.not_before = 0.0
         self._last_tick = (wall, mono)
 
+    #: Checks due within this many seconds go out in the same round: fewer wake-ups.
+    DISPATCH_SLACK = 0.02
+
     def _dispatch_due(self) -> None:
         now = self.clock.monotonic()
-        while self._heap and self._heap[0][0] <= now and self._in_flight < self.max_in_flight:
+        horizon = now + self.DISPATCH_SLACK
+        while self._heap and self._heap[0][0] <= horizon and self._in_flight < self.max_in_flight:
             due, _, kind, key = heapq.heappop(self._heap)
             current = self._current_due(kind, key)
             if current is None or current != due:
@@ -763,11 +768,16 @@ class PollingEngine:
         host.in_flight -= 1
         self._in_flight -= 1
         host.probing = False
-        while host.waiting and not host.down and host.in_flight < self.per_host_in_flight:
-            kind, key = host.waiting.pop(0)
+        # Release only as many waiting checks as there are free slots on this host; the rest
+        # keep their place in line.
+        free = self.per_host_in_flight - host.in_flight
+        now = self.clock.monotonic()
+        while host.waiting and not host.down and free > 0:
+            kind, key = host.waiting.popleft()
             if self._current_due(kind, key) is None:
                 continue
-            self._set_due(kind, key, self.clock.monotonic())
+            self._set_due(kind, key, now)
+            free -= 1
         self._kick()
 
     # -- one check of one run ---------------------------------------------------------------
@@ -952,7 +962,7 @@ class PollingEngine:
         if not was_down:
             return
         log.info("%s answers again: one catch-up round", host.name)
-        waiting, host.waiting = host.waiting, []
+        waiting, host.waiting = host.waiting, deque()
         for kind, key in waiting:
             self._reschedule_soon(kind, key)
         for tracked in self._runs.values():

@@ -10,7 +10,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from runmonitor.core.paths import AppPaths, app_paths
 from runmonitor.core.profiles import Profile, ProfileError, Settings, secret_fields
@@ -21,6 +21,7 @@ from runmonitor.services.base import Service
 log = logging.getLogger(__name__)
 
 AnyService = Service[Any, Any]
+SecretMode = Literal["keyring", "session", "plaintext_file"]
 
 
 @dataclass
@@ -34,13 +35,13 @@ class Workspace:
     _clients: dict[str, AnyService] = field(default_factory=dict)
 
     @classmethod
-    async def open(cls, paths: AppPaths | None = None) -> Workspace:
+    async def open(cls, paths: AppPaths | None = None, *, secret_mode: SecretMode | None = None) -> Workspace:
+        """Load settings and open the secret store (``secret_mode`` overrides the setting)."""
         paths = (paths or app_paths()).ensure()
         store = SettingsStore(paths.config_dir / "settings.json")
         result = await asyncio.to_thread(store.load)
-        secrets, secret_notes = await asyncio.to_thread(
-            open_secret_store, result.settings.secret_storage, paths
-        )
+        mode: SecretMode = secret_mode or result.settings.secret_storage
+        secrets, secret_notes = await asyncio.to_thread(open_secret_store, mode, paths)
         notices = list(result.notices) + [Notice("warning", text, None) for text in secret_notes]
         workspace = cls(paths, store, result.settings, secrets, notices, result.read_only)
         if result.migrated_secrets:

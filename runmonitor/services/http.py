@@ -250,6 +250,8 @@ class HttpSession:
         )
 
     async def _log_response(self, response: httpx.Response) -> None:
+        if not log.isEnabledFor(logging.DEBUG):
+            return
         request = response.request
         log.debug(
             "%s %s %s -> %s",

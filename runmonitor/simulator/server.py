@@ -119,7 +119,7 @@ class Simulator:
         if self._server is not None:
             return self
         handler = type("BoundHandler", (_Handler,), {"simulator": self})
-        server = ThreadingHTTPServer((self.host, self.requested_port), handler)
+        server = _Server((self.host, self.requested_port), handler)
         server.daemon_threads = True
         server.block_on_close = False
         self._server = server
@@ -361,6 +361,12 @@ class Simulator:
         except (ValueError, TypeError, NotImplementedError) as exc:
             return SimResponse.json(400, {"message": str(exc)})
         return SimResponse.json(404, {"message": "unknown control endpoint"})
+
+
+class _Server(ThreadingHTTPServer):
+    # Bursts of new connections (hundreds of runs starting at once) overflow the default
+    # listen backlog of 5, which shows up as refused connections and multi-second stalls.
+    request_queue_size = 128
 
 
 class _Handler(BaseHTTPRequestHandler):

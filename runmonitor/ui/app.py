@@ -1,0 +1,114 @@
+"""Start the window on a qasync event loop, and shut it down cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("QT_API", "pyside6")
+
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QGuiApplication, QImage
+from PySide6.QtWidgets import QApplication, QStyleFactory
+
+from runmonitor import APP_ID, APP_NAME, __version__
+from runmonitor.core.appcontext import AppContext
+from runmonitor.core.redact import RedactingFilter
+
+log = logging.getLogger(__name__)
+
+
+def make_application() -> QApplication:
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        return existing
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setApplicationVersion(__version__)
+    app.setOrganizationName(APP_NAME)
+    app.setDesktopFileName(APP_ID)
+    app.setStyle(QStyleFactory.create("Fusion"))
+    return app
+
+
+def run_gui(*, demo: bool = False, screenshot: Path | None = None, after: float = 8.0) -> int:
+    """Open the window (``demo``: on the embedded simulator). Returns the exit code."""
+    import qasync
+
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(RedactingFilter())
+    app = make_application()
+    with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
+        return runner.run(main(app, demo=demo, screenshot=screenshot, after=after))
+
+
+async def main(app: QApplication, *, demo: bool, screenshot: Path | None, after: float) -> int:
+    from runmonitor.ui.main_window import MainWindow
+
+    context = await AppContext.open(demo=demo)
+    window = MainWindow(context)
+    ui_state = QSettings(str(context.workspace.paths.state_dir / "ui.ini"), QSettings.Format.IniFormat)
+    window.restore_state(ui_state)
+    shutdown = asyncio.Event()
+    window.quit_requested.connect(shutdown.set)
+    app.aboutToQuit.connect(shutdown.set)
+    await window.load()
+    window.show()
+    code = 0
+    try:
+        if screenshot is not None:
+            code = await _screenshot(window, screenshot, after)
+            shutdown.set()
+        await shutdown.wait()
+    finally:
+        window.save_state(ui_state)
+        ui_state.sync()
+        window.ticker.stop()
+        await context.close()
+        window.hide()
+        window.deleteLater()
+    return code
+
+
+async def _screenshot(window: object, path: Path, after: float) -> int:
+    """Wait for runs to progress, then save what the window shows (it must have painted)."""
+    from PySide6.QtWidgets import QWidget
+
+    assert isinstance(window, QWidget)
+    await asyncio.sleep(after)
+    select = getattr(window, "select_first_run", None)
+    if callable(select):
+        select()
+        await asyncio.sleep(0.5)  # the details pane loads the timeline
+    for _ in range(50):
+        image = window.grab().toImage()
+        if _has_content(image):
+            break
+        await asyncio.sleep(0.1)
+    screen = QGuiApplication.primaryScreen()
+    if screen is not None and QGuiApplication.platformName() not in ("offscreen", "minimal"):
+        grabbed = screen.grabWindow(window.winId()).toImage()
+        if _has_content(grabbed):
+            image = grabbed
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not image.save(str(path)):
+        log.error("could not save the screenshot to %s", path)
+        return 1
+    print(f"screenshot saved to {path}")  # noqa: T201 - the CLI's answer
+    return 0
+
+
+def _has_content(image: QImage) -> bool:
+    """More than one colour in a sample of pixels: the window has painted."""
+    if image.isNull() or image.width() < 10:
+        return False
+    colours = set()
+    for x in range(0, image.width(), max(1, image.width() // 40)):
+        for y in range(0, image.height(), max(1, image.height() // 40)):
+            colours.add(image.pixel(x, y))
+            if len(colours) > 8:
+                return True
+    return False

@@ -1,0 +1,290 @@
+"""Status icons drawn with QPainter, and the application icon.
+
+Every status has its own shape, so a status can be told apart without seeing colour:
+
+========== ============================================ =========
+status     shape                                        colour
+========== ============================================ =========
+PENDING    hollow circle                                grey
+RUNNING    filled circle with a "play" triangle         blue
+SUCCEEDED  filled circle with a check mark              green
+FAILED     filled circle with a cross                   red
+CANCELLED  filled circle with a slash                   dark grey
+UNKNOWN    filled circle with a question mark           amber
+========== ============================================ =========
+
+A stale run (its last check failed) keeps its glyph, drawn in the status colour inside a
+dashed ring instead of a filled disc, plus a small clock badge. Icons are cached per
+(status, stale, size, dark); "dark" follows the application palette at call time, so a
+palette change picks fresh colours.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import (
+    QBrush,
+    QColor,
+    QFont,
+    QGuiApplication,
+    QIcon,
+    QPainter,
+    QPainterPath,
+    QPalette,
+    QPen,
+    QPixmap,
+    QPolygonF,
+)
+
+from runmonitor.core.status import RunStatus
+
+__all__ = [
+    "app_icon",
+    "clear_icon_cache",
+    "is_dark_palette",
+    "status_colour",
+    "status_icon",
+    "status_label",
+    "status_pixmap",
+]
+
+_LABELS: dict[RunStatus, str] = {
+    RunStatus.PENDING: "Pending",
+    RunStatus.RUNNING: "Running",
+    RunStatus.SUCCEEDED: "Succeeded",
+    RunStatus.FAILED: "Failed",
+    RunStatus.CANCELLED: "Cancelled",
+    RunStatus.UNKNOWN: "Unknown",
+}
+
+# Chosen for a contrast of at least 3:1 (graphical objects, WCAG 1.4.11) against a white
+# window in light mode and against a #1e1e1e-#353535 window in dark mode.
+_LIGHT: dict[RunStatus, str] = {
+    RunStatus.PENDING: "#6b6b6b",
+    RunStatus.RUNNING: "#1565c0",
+    RunStatus.SUCCEEDED: "#2e7d32",
+    RunStatus.FAILED: "#c62828",
+    RunStatus.CANCELLED: "#424242",
+    RunStatus.UNKNOWN: "#a35c00",
+}
+_DARK: dict[RunStatus, str] = {
+    RunStatus.PENDING: "#b4b4b4",
+    RunStatus.RUNNING: "#64b5f6",
+    RunStatus.SUCCEEDED: "#66bb6a",
+    RunStatus.FAILED: "#ff7070",
+    RunStatus.CANCELLED: "#a8a8a8",
+    RunStatus.UNKNOWN: "#ffb300",
+}
+# The glyph drawn inside a filled circle: white on the darker light-mode fills, near-black on
+# the brighter dark-mode fills.
+_GLYPH_LIGHT = "#ffffff"
+_GLYPH_DARK = "#161616"
+
+_cache: dict[tuple[RunStatus, bool, int, bool], QIcon] = {}
+_APP_ICON_NAME = "runmonitor.svg"
+
+
+def status_label(status: RunStatus) -> str:
+    """The status as a person reads it, e.g. "Succeeded"."""
+    return _LABELS.get(status, status.value.capitalize())
+
+
+def is_dark_palette(palette: QPalette | None = None) -> bool:
+    """Whether ``palette`` (default: the application's) has a dark window background."""
+    if palette is None:
+        palette = QGuiApplication.palette()
+    return palette.color(QPalette.ColorRole.Window).lightness() < 128
+
+
+def status_colour(status: RunStatus, dark: bool) -> QColor:
+    """The status colour for a light (``dark=False``) or dark background."""
+    table = _DARK if dark else _LIGHT
+    return QColor(table.get(status, table[RunStatus.UNKNOWN]))
+
+
+def clear_icon_cache() -> None:
+    _cache.clear()
+
+
+def status_icon(status: RunStatus, *, stale: bool = False, size: int = 16) -> QIcon:
+    """The icon for ``status`` at ``size`` logical pixels (with a 2x version for HiDPI)."""
+    dark = is_dark_palette()
+    key = (status, stale, size, dark)
+    icon = _cache.get(key)
+    if icon is None:
+        icon = QIcon()
+        for ratio in (1.0, 2.0):
+            icon.addPixmap(status_pixmap(status, stale=stale, size=size, dark=dark, ratio=ratio))
+        _cache[key] = icon
+    return icon
+
+
+def status_pixmap(
+    status: RunStatus, *, stale: bool = False, size: int = 16, dark: bool = False, ratio: float = 1.0
+) -> QPixmap:
+    """One rendering of a status icon (``size`` logical pixels at device pixel ratio ``ratio``)."""
+    pixels = max(1, round(size * ratio))
+    pixmap = QPixmap(pixels, pixels)
+    pixmap.setDevicePixelRatio(ratio)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    painter = QPainter(pixmap)
+    try:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        _paint_status(painter, status, float(size), stale=stale, dark=dark)
+    finally:
+        painter.end()
+    return pixmap
+
+
+def _paint_status(painter: QPainter, status: RunStatus, size: float, *, stale: bool, dark: bool) -> None:
+    colour = status_colour(status, dark)
+    glyph = QColor(_GLYPH_DARK if dark else _GLYPH_LIGHT)
+    stroke = max(1.0, size / 12.0)
+    # Leave room for the clock badge on stale icons: the circle shrinks towards the top left.
+    extent = size * (0.86 if stale else 1.0)
+    circle = QRectF(stroke / 2, stroke / 2, extent - stroke, extent - stroke)
+    centre = circle.center()
+    radius = circle.width() / 2
+
+    if stale:
+        # Out of date: the same glyph, but inside a dashed ring instead of a filled disc.
+        pen = QPen(colour, stroke * 1.4)
+        pen.setDashPattern([2.2, 1.4])
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        inset = stroke * 0.7
+        painter.drawEllipse(circle.adjusted(inset, inset, -inset, -inset))
+        if status is not RunStatus.PENDING:
+            _paint_glyph(painter, status, centre, radius * 0.92, colour, stroke)
+        _paint_clock_badge(painter, size, dark)
+        return
+
+    if status is RunStatus.PENDING:
+        pen = QPen(colour, stroke * 1.6)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        inset = stroke * 0.8
+        painter.drawEllipse(circle.adjusted(inset, inset, -inset, -inset))
+        return
+
+    painter.setPen(Qt.PenStyle.NoPen)
+    painter.setBrush(QBrush(colour))
+    painter.drawEllipse(circle)
+    _paint_glyph(painter, status, centre, radius, glyph, stroke)
+
+
+def _paint_glyph(
+    painter: QPainter, status: RunStatus, centre: QPointF, radius: float, glyph: QColor, stroke: float
+) -> None:
+    cx, cy = centre.x(), centre.y()
+    pen = QPen(glyph, max(1.2, stroke * 1.7), Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap)
+    pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+    r = radius
+    if status is RunStatus.RUNNING:
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QBrush(glyph))
+        triangle = QPolygonF(
+            [
+                QPointF(cx - r * 0.32, cy - r * 0.48),
+                QPointF(cx + r * 0.52, cy),
+                QPointF(cx - r * 0.32, cy + r * 0.48),
+            ]
+        )
+        painter.drawPolygon(triangle)
+    elif status is RunStatus.SUCCEEDED:
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        path = QPainterPath(QPointF(cx - r * 0.45, cy + r * 0.02))
+        path.lineTo(QPointF(cx - r * 0.12, cy + r * 0.36))
+        path.lineTo(QPointF(cx + r * 0.48, cy - r * 0.34))
+        painter.drawPath(path)
+    elif status is RunStatus.FAILED:
+        painter.setPen(pen)
+        d = r * 0.38
+        painter.drawLine(QPointF(cx - d, cy - d), QPointF(cx + d, cy + d))
+        painter.drawLine(QPointF(cx - d, cy + d), QPointF(cx + d, cy - d))
+    elif status is RunStatus.CANCELLED:
+        painter.setPen(pen)
+        d = r * 0.45
+        painter.drawLine(QPointF(cx - d, cy + d), QPointF(cx + d, cy - d))
+    else:  # UNKNOWN
+        painter.setPen(glyph)
+        font = QFont()
+        font.setBold(True)
+        font.setPixelSize(max(6, round(r * 1.45)))
+        painter.setFont(font)
+        box = QRectF(cx - r, cy - r, 2 * r, 2 * r)
+        painter.drawText(box, Qt.AlignmentFlag.AlignCenter, "?")
+
+
+def _paint_clock_badge(painter: QPainter, size: float, dark: bool) -> None:
+    """A small clock at the bottom right: the run's information is out of date."""
+    d = max(7.0, size * 0.42)
+    rect = QRectF(size - d, size - d, d, d).adjusted(0.5, 0.5, -0.5, -0.5)
+    face = QColor("#2b2b2b") if dark else QColor("#ffffff")
+    ink = QColor("#f0f0f0") if dark else QColor("#202020")
+    painter.setPen(QPen(ink, max(1.0, size / 16.0)))
+    painter.setBrush(QBrush(face))
+    painter.drawEllipse(rect)
+    c = rect.center()
+    hand = rect.width() * 0.32
+    painter.setPen(QPen(ink, max(1.0, size / 18.0), Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+    painter.drawLine(c, QPointF(c.x(), c.y() - hand))
+    painter.drawLine(c, QPointF(c.x() + hand * 0.8, c.y()))
+
+
+# --------------------------------------------------------------------------------------------
+# Application icon
+
+
+def _app_icon_candidates() -> list[Path]:
+    here = Path(__file__).resolve()
+    return [
+        here.parents[2] / "resources" / "icons" / _APP_ICON_NAME,
+        here.parent / "resources" / "icons" / _APP_ICON_NAME,
+        here.parent / _APP_ICON_NAME,
+    ]
+
+
+def app_icon() -> QIcon:
+    """resources/icons/runmonitor.svg when it can be found and read; a drawn icon otherwise."""
+    for path in _app_icon_candidates():
+        if path.is_file():
+            icon = QIcon(str(path))
+            if not icon.isNull() and not icon.pixmap(32, 32).isNull():
+                return icon
+    return drawn_app_icon()
+
+
+def drawn_app_icon() -> QIcon:
+    """A fallback app icon: a rounded window with a pulse line and a status dot."""
+    icon = QIcon()
+    for size in (16, 24, 32, 48, 64, 128, 256):
+        pixmap = QPixmap(size, size)
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        try:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            s = float(size)
+            body = QRectF(s * 0.06, s * 0.1, s * 0.88, s * 0.8)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor("#1f3a5f"))
+            painter.drawRoundedRect(body, s * 0.14, s * 0.14)
+            pen = QPen(QColor("#7fd3ff"), max(1.0, s * 0.07), Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap)
+            pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+            painter.setPen(pen)
+            points = [(0.16, 0.55), (0.34, 0.55), (0.44, 0.3), (0.56, 0.72), (0.64, 0.5), (0.72, 0.5)]
+            path = QPainterPath(QPointF(s * points[0][0], s * points[0][1]))
+            for x, y in points[1:]:
+                path.lineTo(QPointF(s * x, s * y))
+            painter.drawPath(path)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor("#66bb6a"))
+            r = s * 0.085
+            painter.drawEllipse(QPointF(s * 0.8, s * 0.5), r, r)
+        finally:
+            painter.end()
+        icon.addPixmap(pixmap)
+    return icon

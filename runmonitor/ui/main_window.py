@@ -1,0 +1,460 @@
+"""The main window: an All runs tab and one tab per service, menus, banners and a status bar."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog,
+    QDialogButtonBox,
+    QLabel,
+    QMainWindow,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from runmonitor import APP_NAME, __version__
+from runmonitor.core.appcontext import AppContext
+from runmonitor.core.engine import EventKind, RunEvent
+from runmonitor.core.errors import AuthFailed, ConnectionFailed, Forbidden, RunMonitorError, TimedOut
+from runmonitor.core.history import RunRecord
+from runmonitor.core.profiles import Profile
+from runmonitor.services import registry
+from runmonitor.ui.banners import BannerArea
+from runmonitor.ui.icons import app_icon
+from runmonitor.ui.profile_dialog import ProfileDialog
+from runmonitor.ui.runs_view import RunsView, spawn
+from runmonitor.ui.service_tab import ServiceTab
+
+
+class MainWindow(QMainWindow):
+    quit_requested = Signal()
+
+    def __init__(self, context: AppContext) -> None:
+        super().__init__()
+        self.context = context
+        self.setWindowTitle(f"{APP_NAME}{' — demo' if context.demo else ''}")
+        self.setWindowIcon(app_icon())
+        self.setAccessibleName(APP_NAME)
+        self.banners = BannerArea()
+        self.tabs = QTabWidget()
+        self.tabs.setAccessibleName("Services")
+        self.tabs.setDocumentMode(True)
+        self.all_runs = RunsView(show_service=True, name="all services")
+        self.all_runs.selection_changed.connect(lambda record: self.show_details(self.all_runs, record))
+        self.tabs.addTab(self.all_runs, "All runs")
+        self.service_tabs: dict[str, ServiceTab] = {}
+        for key, service in registry().items():
+            tab = ServiceTab(self, service)
+            self.service_tabs[key] = tab
+            self.tabs.addTab(tab, service.display_name)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.banners)
+        layout.addWidget(self.tabs, 1)
+        self.setCentralWidget(central)
+
+        self.paused_label = QLabel()
+        self.paused_label.setAccessibleName("Polling state")
+        self.health_label = QLabel()
+        self.health_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.health_label.setAccessibleName("Connection health")
+        self.statusBar().addWidget(self.health_label, 1)
+        self.statusBar().addPermanentWidget(self.paused_label)
+        self._build_menus()
+        self._dialogs: list[QDialog] = []
+        self._profile_health: dict[str, tuple[str, str]] = {}  # profile id -> (state, text)
+
+        self.context.engine.subscribe(self.on_event)
+        self.ticker = QTimer(self)
+        self.ticker.setInterval(1000)
+        self.ticker.timeout.connect(self._tick)
+        self.ticker.start()
+        self.resize(1200, 760)
+        self._show_startup_notices()
+
+    # -- menus ---------------------------------------------------------------------------------
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._menu_action(file_menu, "&New run…", "Ctrl+N", self._new_run)
+        self._menu_action(
+            file_menu, "New &profile…", None, lambda: self._current_service_tab_call("new_profile")
+        )
+        file_menu.addSeparator()
+        self._menu_action(file_menu, "&Quit", "Ctrl+Q", self.quit_requested.emit)
+        view = self.menuBar().addMenu("&View")
+        self._menu_action(view, "&Refresh", "F5", lambda: self.context.engine.refresh())
+        self._menu_action(view, "&Find", "Ctrl+F", self._find)
+        view.addSeparator()
+        for index in range(self.tabs.count()):
+            title = self.tabs.tabText(index)
+            self._menu_action(
+                view, f"{title}", f"Ctrl+{index + 1}", lambda i=index: self.tabs.setCurrentIndex(i)
+            )
+        polling = self.menuBar().addMenu("&Polling")
+        self.pause_action = self._menu_action(polling, "&Pause all polling", None, self._toggle_pause)
+        self.pause_action.setCheckable(True)
+        help_menu = self.menuBar().addMenu("&Help")
+        self._menu_action(help_menu, "&About RunMonitor", None, self._about)
+
+    def _menu_action(self, menu: Any, title: str, keys: str | None, slot: Any) -> QAction:
+        action = QAction(title, self)
+        if keys:
+            action.setShortcut(QKeySequence(keys))
+        action.triggered.connect(lambda *_: slot())
+        menu.addAction(action)
+        return action
+
+    def _current_service_tab(self) -> ServiceTab | None:
+        widget = self.tabs.currentWidget()
+        return widget if isinstance(widget, ServiceTab) else None
+
+    def _current_service_tab_call(self, name: str) -> None:
+        tab = self._current_service_tab() or next(iter(self.service_tabs.values()))
+        getattr(tab, name)()
+
+    def _new_run(self) -> None:
+        tab = self._current_service_tab()
+        if tab is None:
+            self.tabs.setCurrentWidget(next(iter(self.service_tabs.values())))
+            tab = self._current_service_tab()
+        if tab is not None:
+            tab.new_run()
+
+    def _find(self) -> None:
+        widget = self.tabs.currentWidget()
+        view = widget.view if isinstance(widget, ServiceTab) else self.all_runs
+        view.focus_filter()
+
+    def _toggle_pause(self) -> None:
+        if self.context.engine.is_paused():
+            self.context.engine.resume()
+        else:
+            self.context.engine.pause()
+        self._update_status()
+
+    def _about(self) -> None:
+        dialog = QDialog(self)
+        dialog.setWindowTitle("About RunMonitor")
+        text = QLabel(
+            f"{APP_NAME} {__version__}\nStart and watch runs on Cognite, Marquez, InVision, Connhex and "
+            f"Code Stream.\n\nSecrets: {self.context.workspace.secrets.backend}\n"
+            f"Settings: {self.context.workspace.store.path}\nHistory: {self.context.history.path}"
+        )
+        text.setTextFormat(Qt.TextFormat.PlainText)
+        text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        buttons.rejected.connect(dialog.reject)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(text)
+        layout.addWidget(buttons)
+        self._keep(dialog)
+        dialog.open()
+
+    # -- data ----------------------------------------------------------------------------------
+    async def load(self) -> None:
+        """Fill the tables from the history and select each tab's first profile."""
+        names = {str(p.id): f"{p.name}" for p in self.context.profiles()}
+        records, _ = await self.context.history.query_runs(limit=5000)
+        self.all_runs.model.set_profile_names(names)
+        self.all_runs.model.set_records(records)
+        for key, tab in self.service_tabs.items():
+            tab.view.model.set_profile_names(names)
+            tab.view.model.set_records([r for r in records if r.ref.service == key])
+            tab.reload_profiles()
+        await self._load_durations(records)
+        self._update_status()
+
+    async def _load_durations(self, records: list[RunRecord]) -> None:
+        durations = {}
+        for service, profile, target in {(r.ref.service, r.profile_id, r.ref.target) for r in records}:
+            stats = await self.context.history.duration_stats(service, profile, target)
+            if stats is not None:
+                durations[(service, target)] = stats
+        self.all_runs.model.set_durations(durations)
+        for tab in self.service_tabs.values():
+            tab.view.model.set_durations(durations)
+
+    def run_changed(self, record: RunRecord) -> None:
+        self.all_runs.upsert(record)
+        tab = self.service_tabs.get(record.ref.service)
+        if tab is not None:
+            tab.view.upsert(record)
+
+    def on_event(self, event: RunEvent) -> None:
+        if event.run is not None:
+            self.run_changed(event.run)
+        if event.kind is EventKind.AUTH_NEEDED:
+            self._set_health(event.profile_id, "sign-in", f"sign-in needed: {event.message}")
+            profile = self._profile(event.profile_id)
+            name = profile.name if profile else event.profile_id
+            self.banners.show_message(
+                f"auth-{event.profile_id}",
+                "error",
+                f"Sign-in needed for {event.service} profile {name!r}: {event.message}",
+                [("Edit profile…", lambda: self.open_profile_dialog(event.service, profile))],
+            )
+        elif event.kind is EventKind.STALE and event.run is not None:
+            self._set_health(event.profile_id, "stale", f"unreachable or failing: {event.message}")
+        elif event.kind is EventKind.RECOVERED or (event.run is not None and not event.run.stale):
+            self._set_health(event.profile_id, "ok", "OK")
+        elif event.kind is EventKind.CREATE_UNCONFIRMED and event.intent is not None:
+            intent = event.intent
+            self.banners.show_message(
+                f"intent-{intent.id}",
+                "warning",
+                f"A {intent.service} run on {intent.target!r} may or may not have been created "
+                f"({event.message}).",
+                [
+                    ("Look it up", lambda: self._spawn(self._lookup(intent.id))),
+                    ("Discard", lambda: self._spawn(self._discard(intent.id))),
+                ],
+            )
+        elif event.kind is EventKind.CREATE_QUEUED and event.intent is not None:
+            self.banners.show_message(f"queued-{event.intent.id}", "info", event.message or "Create queued")
+        self._update_status()
+
+    async def _lookup(self, intent_id: str) -> None:
+        found = await self.context.engine.lookup_intent(intent_id)
+        if len(found) == 1:
+            record = await self.context.engine.adopt_intent(intent_id, found[0])
+            self.run_changed(record)
+            self.banners.dismiss(f"intent-{intent_id}")
+            self.banners.show_message("lookup", "info", f"Found it: run {record.ref.run_id} is followed now.")
+        elif not found:
+            self.banners.show_message(
+                "lookup", "info", "The service has no such run: it was not created. You may discard it."
+            )
+        else:
+            ids = ", ".join(s.ref.run_id for s in found[:5])
+            self.banners.show_message(
+                "lookup", "info", f"Several runs could be it ({ids}); check the run list."
+            )
+
+    async def _discard(self, intent_id: str) -> None:
+        await self.context.engine.discard_intent(intent_id)
+        self.banners.dismiss(f"intent-{intent_id}")
+
+    def _spawn(self, coro: Any) -> None:
+        spawn(coro, self._error)
+
+    def _error(self, error: BaseException) -> None:
+        self.banners.show_message("error", "error", str(error))
+
+    def show_details(self, view: RunsView, record: RunRecord | None) -> None:
+        if record is None:
+            view.details.show_record(None, [], run_url=None, actions=[], service_name="")
+            return
+        spawn(self._details(view, record), self._error)
+
+    async def _details(self, view: RunsView, record: RunRecord) -> None:
+        timeline = await self.context.history.timeline(record.id)
+        service = registry().get(record.ref.service)
+        url = None
+        try:
+            client = self.context.workspace.cached_client(record.profile_id)
+            url = client.run_url(record.ref)
+        except KeyError:
+            pass
+        actions = list(service.actions) if service is not None else []
+        name = service.display_name if service is not None else record.ref.service
+        view.details.show_record(record, timeline, run_url=url, actions=actions, service_name=name)
+
+    # -- profiles ------------------------------------------------------------------------------
+    def _profile(self, profile_id: str) -> Profile | None:
+        return next((p for p in self.context.profiles() if str(p.id) == profile_id), None)
+
+    def health_text(self, profile: Profile) -> str:
+        reason = self.context.sign_in_needed.get(str(profile.id))
+        if reason:
+            return f"Sign-in needed: {reason}"
+        state = self._profile_health.get(str(profile.id))
+        if state is None:
+            return "Connected" if not self.context.engine.is_paused(str(profile.id)) else "Polling paused"
+        return state[1]
+
+    def _set_health(self, profile_id: str, state: str, text: str) -> None:
+        self._profile_health[profile_id] = (state, text)
+        profile = self._profile(profile_id)
+        if profile is not None and profile.service in self.service_tabs:
+            self.service_tabs[profile.service].update_health()
+
+    def open_profile_dialog(self, service: str, profile: Profile | None) -> None:
+        spawn(self._open_profile_dialog(service, profile), self._error)
+
+    async def _open_profile_dialog(self, service: str, profile: Profile | None) -> None:
+        stored = await self.context.workspace.stored_secrets(profile) if profile is not None else {}
+        dialog = ProfileDialog(
+            service,
+            profile=profile,
+            stored_secrets=stored,
+            secret_warning=self.context.workspace.secrets.warning,
+            tester=self._tester(profile),
+            parent=self,
+        )
+
+        def saved() -> None:
+            spawn(
+                self._save_profile(dialog.result_profile(), dialog.result_secrets(), is_new=profile is None),
+                self._error,
+            )
+
+        dialog.saved.connect(saved)
+        self._keep(dialog)
+        dialog.open()
+
+    def _tester(self, existing: Profile | None) -> Any:
+        async def test(draft: Profile, typed: dict[str, str]) -> str:
+            secrets: dict[str, str | None] = {}
+            if existing is not None:
+                secrets.update(
+                    await self.context.workspace.secrets.get_all(str(existing.id), existing.secret_fields())
+                )
+            secrets.update(typed)
+            from runmonitor.services import get
+
+            config = draft.config(secrets)
+            async with get(draft.service)(config) as client:
+                return str(await client.check_connection())
+
+        return test
+
+    async def _save_profile(self, profile: Profile, secrets: dict[str, str], *, is_new: bool) -> None:
+        workspace = self.context.workspace
+        if is_new:
+            saved = await workspace.add_profile(profile, secrets)
+        else:
+            saved = await workspace.update_profile(profile, secrets)
+        await self.context.profile_saved(saved)
+        self.banners.dismiss(f"auth-{saved.id}")
+        self._profile_health.pop(str(saved.id), None)
+        names = {str(p.id): p.name for p in self.context.profiles()}
+        for view in [self.all_runs, *(t.view for t in self.service_tabs.values())]:
+            view.model.set_profile_names(names)
+        self.service_tabs[saved.service].reload_profiles(select=str(saved.id))
+        self._update_status()
+
+    def test_profile(self, profile: Profile) -> None:
+        spawn(self._test_profile(profile), self._error)
+
+    async def _test_profile(self, profile: Profile) -> None:
+        key = f"test-{profile.id}"
+        try:
+            client = await self.context.workspace.client(profile)
+            text = await client.check_connection()
+        except (AuthFailed, Forbidden) as exc:
+            self.banners.show_message(key, "error", f"{profile.name}: sign-in needed: {exc}")
+        except (ConnectionFailed, TimedOut) as exc:
+            self.banners.show_message(key, "error", f"{profile.name}: unreachable: {exc}")
+        except RunMonitorError as exc:
+            self.banners.show_message(key, "error", f"{profile.name}: {exc}")
+        else:
+            self.banners.show_message(key, "info", f"{profile.name}: OK — {text}")
+
+    def confirm_remove_profile(self, profile: Profile) -> None:
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Remove profile")
+        text = QLabel(f"Remove the {profile.service} profile {profile.name!r} and delete its stored secrets?")
+        text.setTextFormat(Qt.TextFormat.PlainText)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Yes | QDialogButtonBox.StandardButton.No)
+        buttons.accepted.connect(dialog.accept)
+        buttons.rejected.connect(dialog.reject)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(text)
+        layout.addWidget(buttons)
+        dialog.accepted.connect(lambda: self._spawn(self._remove_profile(profile)))
+        self._keep(dialog)
+        dialog.open()
+
+    async def _remove_profile(self, profile: Profile) -> None:
+        for record in self.context.engine.followed():
+            if record.profile_id == str(profile.id):
+                await self.context.engine.forget(record.id)
+        await self.context.workspace.remove_profile(profile)
+        self.service_tabs[profile.service].reload_profiles()
+
+    # -- status --------------------------------------------------------------------------------
+    def _tick(self) -> None:
+        for view in [self.all_runs, *(t.view for t in self.service_tabs.values())]:
+            view.model.tick()
+        self._update_status()
+
+    def _update_status(self) -> None:
+        engine = self.context.engine
+        followed = len(engine.followed())
+        self.paused_label.setText("Polling paused" if engine.is_paused() else f"Following {followed} runs")
+        self.pause_action.setChecked(engine.is_paused())
+        problems = [text for state, text in self._profile_health.values() if state != "ok"]
+        problems += [f"sign-in needed: {r}" for r in self.context.sign_in_needed.values()]
+        checked = datetime.now(UTC).astimezone().strftime("%H:%M:%S")
+        self.health_label.setText(
+            f"{len(problems)} connection problem(s): {problems[0]}"
+            if problems
+            else f"All connections OK · {checked}"
+        )
+
+    def _show_startup_notices(self) -> None:
+        for index, notice in enumerate(self.context.workspace.notices):
+            self.banners.show_message(f"notice-{index}", notice.level, notice.text)
+        for profile_id, reason in self.context.sign_in_needed.items():
+            profile = self._profile(profile_id)
+            if profile is not None:
+                self.banners.show_message(
+                    f"auth-{profile_id}",
+                    "error",
+                    f"Sign-in needed for {profile.service} profile {profile.name!r}: {reason}",
+                    [("Edit profile…", partial(self.open_profile_dialog, profile.service, profile))],
+                )
+
+    def _keep(self, dialog: QDialog) -> None:
+        self._dialogs.append(dialog)
+        dialog.finished.connect(lambda *_: self._dialogs.remove(dialog) if dialog in self._dialogs else None)
+
+    # -- state and closing ---------------------------------------------------------------------
+    def save_state(self, settings: QSettings) -> None:
+        settings.setValue("window/geometry", self.saveGeometry())
+        settings.setValue("window/state", self.saveState())
+        settings.setValue("window/tab", self.tabs.currentIndex())
+        for name, view in [("all", self.all_runs), *self.service_tabs_views()]:
+            settings.setValue(f"{name}/splitter", view.splitter.saveState())
+            settings.setValue(f"{name}/header", view.table.horizontalHeader().saveState())
+
+    def restore_state(self, settings: QSettings) -> None:
+        geometry = settings.value("window/geometry")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        state = settings.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        tab = settings.value("window/tab")
+        if tab is not None:
+            self.tabs.setCurrentIndex(int(tab))
+        for name, view in [("all", self.all_runs), *self.service_tabs_views()]:
+            splitter = settings.value(f"{name}/splitter")
+            if splitter is not None:
+                view.splitter.restoreState(splitter)
+            header = settings.value(f"{name}/header")
+            if header is not None:
+                view.table.horizontalHeader().restoreState(header)
+
+    def select_first_run(self) -> None:
+        """Select the first row of the current tab (for screenshots and a quick look)."""
+        widget = self.tabs.currentWidget()
+        view = widget.view if isinstance(widget, ServiceTab) else self.all_runs
+        if view.proxy.rowCount():
+            view.table.selectRow(0)
+
+    def service_tabs_views(self) -> list[tuple[str, RunsView]]:
+        return [(key, tab.view) for key, tab in self.service_tabs.items()]
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        # Closing the window quits (until the tray arrives): polling stops cleanly and
+        # every followed run stays in the history for the next start.
+        event.ignore()
+        self.quit_requested.emit()

@@ -1,0 +1,287 @@
+"""One tab per service: profile selector, toolbar, run table and details."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QMenu,
+    QToolBar,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from runmonitor.core.history import RunRecord
+from runmonitor.core.models import Capability, RunAction
+from runmonitor.core.profiles import Profile
+from runmonitor.services.base import Service
+from runmonitor.ui.create_dialog import CreateRunDialog
+from runmonitor.ui.runs_view import RunsView, spawn
+
+if TYPE_CHECKING:
+    from runmonitor.ui.main_window import MainWindow
+
+ACTION_TITLES = {
+    RunAction.CANCEL: "Cancel",
+    RunAction.PAUSE: "Pause",
+    RunAction.RESUME: "Resume",
+    RunAction.START: "Mark started",
+    RunAction.COMPLETE: "Mark completed",
+    RunAction.FAIL: "Mark failed",
+    RunAction.ABORT: "Abort",
+    RunAction.DELETE: "Delete export",
+}
+
+
+class ServiceTab(QWidget):
+    problem = Signal(str, str, str)  # key, level, text
+
+    def __init__(self, window: MainWindow, service: type[Service[Any, Any]]) -> None:
+        super().__init__()
+        self.window_ = window
+        self.service = service
+        self.setAccessibleName(f"{service.display_name} tab")
+
+        self.profile_box = QComboBox()
+        self.profile_box.setAccessibleName(f"{service.display_name} profile")
+        self.profile_box.setMinimumContentsLength(18)
+        profile_label = QLabel("&Profile:")
+        profile_label.setBuddy(self.profile_box)
+        self.manage_button = QToolButton()
+        self.manage_button.setText("Manage profiles…")
+        self.manage_button.setAccessibleName(f"Manage {service.display_name} profiles")
+        self.manage_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        manage = QMenu(self.manage_button)
+        manage.addAction("New profile…", self.new_profile)
+        manage.addAction("Edit this profile…", self.edit_profile)
+        manage.addAction("Test connection", self.test_profile)
+        manage.addSeparator()
+        manage.addAction("Remove this profile…", self.remove_profile)
+        self.manage_button.setMenu(manage)
+        self.health = QLabel()
+        self.health.setTextFormat(Qt.TextFormat.PlainText)
+        self.health.setAccessibleName(f"{service.display_name} connection health")
+        top = QHBoxLayout()
+        top.addWidget(profile_label)
+        top.addWidget(self.profile_box)
+        top.addWidget(self.manage_button)
+        top.addWidget(self.health, 1)
+
+        self.toolbar = QToolBar(f"{service.display_name} actions")
+        self.toolbar.setAccessibleName(f"{service.display_name} actions")
+        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.new_action = self._action("New run…", self.new_run, "Create a run with this profile")
+        self.refresh_action = self._action("Refresh", self.refresh, "Check the followed runs now")
+        self.cancel_action: QAction | None = None
+        if service.cancel_action is not None:
+            title = ACTION_TITLES[service.cancel_action]
+            self.cancel_action = self._action(title, self.cancel_selected, f"{title} the selected run")
+        self.watch_action: QAction | None = None
+        if Capability.WATCH in service.capabilities:
+            self.watch_action = self._action(
+                f"Watch a {service.target_label.lower()}…",
+                self.watch_target,
+                f"Follow runs of a {service.target_label.lower()} that others start",
+            )
+        self.rerun_action = self._action(
+            "Re-run", self.rerun, "Create a run with the selected run's parameters"
+        )
+
+        self.view = RunsView(show_service=False, name=service.display_name)
+        self.view.selection_changed.connect(self._selection_changed)
+        self.view.details.action_requested.connect(self._action_requested)
+
+        layout = QVBoxLayout(self)
+        layout.addLayout(top)
+        layout.addWidget(self.toolbar)
+        layout.addWidget(self.view, 1)
+        self.profile_box.currentIndexChanged.connect(self._profile_changed)
+        self._dialogs: list[QDialog] = []
+        self._update_actions()
+
+    # -- building blocks ----------------------------------------------------------------------
+    def _action(self, title: str, slot: Any, tip: str) -> QAction:
+        action = QAction(title, self)
+        action.setToolTip(tip)
+        action.setStatusTip(tip)
+        action.triggered.connect(slot)
+        self.toolbar.addAction(action)
+        button = self.toolbar.widgetForAction(action)
+        if button is not None:
+            button.setAccessibleName(title.rstrip("…"))
+        return action
+
+    @property
+    def context(self) -> Any:
+        return self.window_.context
+
+    def profiles(self) -> list[Profile]:
+        return list(self.context.profiles(self.service.key))
+
+    def current_profile(self) -> Profile | None:
+        profile_id = self.profile_box.currentData()
+        return next((p for p in self.profiles() if str(p.id) == profile_id), None)
+
+    def reload_profiles(self, select: str | None = None) -> None:
+        current = select or self.profile_box.currentData()
+        self.profile_box.blockSignals(True)
+        self.profile_box.clear()
+        for profile in self.profiles():
+            self.profile_box.addItem(profile.name, str(profile.id))
+        if not self.profiles():
+            self.profile_box.addItem("No profile yet — add one", None)
+        index = self.profile_box.findData(current)
+        self.profile_box.setCurrentIndex(max(0, index))
+        self.profile_box.blockSignals(False)
+        self._profile_changed()
+
+    def _profile_changed(self, *_: object) -> None:
+        profile = self.current_profile()
+        self.view.proxy.set_profile(str(profile.id) if profile else None)
+        self.update_health()
+        self._update_actions()
+
+    def update_health(self) -> None:
+        profile = self.current_profile()
+        if profile is None:
+            self.health.setText("Add a profile to start runs on this service.")
+            return
+        self.health.setText(self.window_.health_text(profile))
+
+    def _selection_changed(self, record: RunRecord | None) -> None:
+        self._update_actions()
+        self.window_.show_details(self.view, record)
+
+    def _update_actions(self) -> None:
+        record = self.view.selected()
+        has_profile = self.current_profile() is not None
+        self.new_action.setEnabled(has_profile)
+        self.refresh_action.setEnabled(True)
+        if self.cancel_action is not None:
+            self.cancel_action.setEnabled(record is not None and not record.terminal)
+        if self.watch_action is not None:
+            self.watch_action.setEnabled(has_profile)
+        self.rerun_action.setEnabled(record is not None and record.request is not None and has_profile)
+
+    # -- actions -------------------------------------------------------------------------------
+    def new_run(self, _: object = None, values: dict[str, Any] | None = None) -> CreateRunDialog | None:
+        profile = self.current_profile()
+        if profile is None:
+            self.new_profile()
+            return None
+        profile_id = str(profile.id)
+        if values is None and self.context.demo and self.context.simulator is not None:
+            # In the demo, the form starts with values the simulated service knows.
+            values = self.context.simulator.demo_request(self.service.key)
+
+        async def create(request: Any) -> RunRecord:
+            record: RunRecord = await self.context.engine.create_run(profile_id, request)
+            return record
+
+        dialog = CreateRunDialog(
+            self.service.display_name,
+            profile.name,
+            self.service.request_model,
+            create,
+            values=values,
+            parent=self,
+        )
+        dialog.created.connect(self._created)
+        self._keep(dialog)
+        dialog.open()
+        return dialog
+
+    def _created(self, record: object) -> None:
+        if isinstance(record, RunRecord):
+            self.window_.run_changed(record)
+            self.view.select_run(record.id)
+
+    def rerun(self) -> None:
+        record = self.view.selected()
+        if record is not None and record.request is not None:
+            self.new_run(values=dict(record.request))
+
+    def refresh(self) -> None:
+        self.context.engine.refresh()
+
+    def cancel_selected(self) -> None:
+        if self.service.cancel_action is not None:
+            self._action_requested(self.service.cancel_action)
+
+    def _action_requested(self, action: RunAction) -> None:
+        record = self.view.selected()
+        if record is None:
+            return
+        spawn(self.perform(record, action), self._report)
+
+    async def perform(self, record: RunRecord, action: RunAction) -> RunRecord:
+        updated: RunRecord = await self.context.engine.perform(record.id, action)
+        self.window_.run_changed(updated)
+        return updated
+
+    def _report(self, error: BaseException) -> None:
+        self.window_.banners.show_message(f"action-{self.service.key}", "error", str(error))
+
+    def watch_target(self) -> None:
+        profile = self.current_profile()
+        if profile is None:
+            return
+        dialog = QDialog(self)
+        dialog.setWindowTitle(f"Watch a {self.service.target_label.lower()}")
+        field = QLineEdit()
+        field.setAccessibleName(self.service.target_label)
+        field.setPlaceholderText("*" if self.service.key == "connhex" else self.service.target_label)
+        label = QLabel(f"{self.service.target_label} to watch for new runs:")
+        label.setBuddy(field)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(label)
+        layout.addWidget(field)
+        layout.addWidget(buttons)
+        buttons.accepted.connect(dialog.accept)
+        buttons.rejected.connect(dialog.reject)
+
+        def accepted() -> None:
+            target = field.text().strip() or ("*" if self.service.key == "connhex" else "")
+            if target:
+                spawn(self.context.engine.watch(str(profile.id), target), self._report)
+
+        dialog.accepted.connect(accepted)
+        self._keep(dialog)
+        dialog.open()
+
+    def new_profile(self) -> None:
+        self.window_.open_profile_dialog(self.service.key, None)
+
+    def edit_profile(self) -> None:
+        profile = self.current_profile()
+        self.window_.open_profile_dialog(self.service.key, profile)
+
+    def test_profile(self) -> None:
+        profile = self.current_profile()
+        if profile is not None:
+            self.window_.test_profile(profile)
+
+    def remove_profile(self) -> None:
+        profile = self.current_profile()
+        if profile is not None:
+            self.window_.confirm_remove_profile(profile)
+
+    def _keep(self, dialog: QDialog) -> None:
+        self._dialogs.append(dialog)
+        dialog.finished.connect(lambda *_: self._dialogs.remove(dialog) if dialog in self._dialogs else None)
+
+
+def shortcut(sequence: str) -> QKeySequence:
+    return QKeySequence(sequence)

@@ -1,0 +1,154 @@
+"""The main window, clicked through against the simulator: profile, form, create, follow, cancel."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import qasync
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication, QLineEdit
+
+from runmonitor.core.appcontext import AppContext
+from runmonitor.core.paths import app_paths
+from runmonitor.core.status import RunStatus
+from runmonitor.simulator import Simulator
+from runmonitor.ui.create_dialog import CreateRunDialog
+from runmonitor.ui.main_window import MainWindow
+
+
+@pytest.fixture
+def loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
+    """A qasync loop that runs while qtbot waits (the window's coroutines run on it)."""
+    event_loop = qasync.QEventLoop(qapp, already_running=True)
+    asyncio.set_event_loop(event_loop)
+    yield event_loop
+    for task in asyncio.all_tasks(event_loop):
+        task.cancel()
+    executor = getattr(event_loop, "_default_executor", None)
+    if executor is not None:  # the threads behind asyncio.to_thread
+        executor.shutdown(wait=True)
+    asyncio.events._set_running_loop(None)
+    asyncio.set_event_loop(None)
+
+
+def run(qtbot: Any, coro: Coroutine[Any, Any, Any], timeout: int = 15000) -> Any:
+    task = asyncio.ensure_future(coro)
+    qtbot.waitUntil(task.done, timeout=timeout)
+    return task.result()
+
+
+@pytest.fixture
+def window(qtbot: Any, loop: asyncio.AbstractEventLoop, tmp_path: Path) -> Iterator[MainWindow]:
+    sim = Simulator(seed=99, time_scale=20.0).start()
+    paths = app_paths({"RUNMONITOR_HOME": str(tmp_path / "home")})
+    context = run(qtbot, AppContext.open(demo=True, paths=paths, simulator=sim, demo_runs=False))
+    main = MainWindow(context)
+    qtbot.addWidget(main)
+    run(qtbot, main.load())
+    main.show()
+    qtbot.waitExposed(main)
+    try:
+        yield main
+    finally:
+        run(qtbot, context.close())
+        sim.stop()
+
+
+def open_tab(window: MainWindow, key: str) -> Any:
+    tab = window.service_tabs[key]
+    window.tabs.setCurrentWidget(tab)
+    return tab
+
+
+def test_every_service_has_a_tab_with_its_demo_profile(window: MainWindow) -> None:
+    titles = [window.tabs.tabText(i) for i in range(window.tabs.count())]
+    assert titles[0] == "All runs"
+    assert len(titles) == 6
+    for tab in window.service_tabs.values():
+        assert tab.profile_box.currentText() == "demo"
+        assert tab.new_action.isEnabled()
+        assert tab.profile_box.accessibleName()
+
+
+def test_bad_input_is_refused_beside_the_field_then_a_good_run_is_followed(
+    qtbot: Any, window: MainWindow
+) -> None:
+    sim: Simulator = window.context.simulator
+    sim.force("invision", "success")
+    tab = open_tab(window, "invision")
+    dialog = tab.new_run()
+    assert isinstance(dialog, CreateRunDialog)
+    field = dialog.form.field_widget("data_flow_id")
+    editor = field if isinstance(field, QLineEdit) else field.findChild(QLineEdit)
+    assert editor is not None
+    editor.setText("not-a-guid")
+    qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
+    assert dialog.isVisible()
+    assert sim.creates("invision") == 0  # nothing was sent
+    errors = [w.text() for w in dialog.form.findChildren(type(dialog.outcome)) if w.isVisible() and w.text()]
+    assert any("UUID" in text or "uuid" in text for text in errors), errors
+
+    editor.setText(sim.demo_request("invision")["data_flow_id"])
+    qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=10000)
+    assert sim.creates("invision") == 1
+    model = tab.view.model
+    assert model.rowCount() == 1
+    qtbot.waitUntil(lambda: model.record_at(0).status is RunStatus.SUCCEEDED, timeout=15000)
+    # The All runs tab shows it too, and the details pane opens on selection.
+    assert window.all_runs.model.rowCount() == 1
+    tab.view.table.selectRow(0)
+    qtbot.waitUntil(lambda: tab.view.details.record() is not None, timeout=5000)
+    assert tab.view.details.record().ref.run_id == model.record_at(0).ref.run_id
+
+
+def test_cancel_a_running_code_stream_execution(qtbot: Any, window: MainWindow) -> None:
+    sim: Simulator = window.context.simulator
+    sim.force("codestream", "approval")  # waits for a person: plenty of time to cancel
+    tab = open_tab(window, "codestream")
+    dialog = tab.new_run()
+    qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.view.model.rowCount() == 1, timeout=10000)
+    qtbot.waitUntil(lambda: tab.view.model.record_at(0).status is RunStatus.RUNNING, timeout=15000)
+    tab.view.table.selectRow(0)
+    assert tab.cancel_action is not None
+    qtbot.waitUntil(tab.cancel_action.isEnabled, timeout=5000)
+    tab.cancel_action.trigger()
+    qtbot.waitUntil(lambda: tab.view.model.record_at(0).status is RunStatus.CANCELLED, timeout=15000)
+    assert tab.view.model.record_at(0).snapshot.vendor_status == "CANCELED"
+    assert not tab.cancel_action.isEnabled()
+
+
+def test_a_created_run_can_be_run_again_with_the_same_parameters(qtbot: Any, window: MainWindow) -> None:
+    tab = open_tab(window, "marquez")
+    dialog = tab.new_run()
+    qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.view.model.rowCount() == 1, timeout=10000)
+    tab.view.table.selectRow(0)
+    qtbot.waitUntil(tab.rerun_action.isEnabled, timeout=5000)
+    again = tab.new_run(values=dict(tab.view.selected().request))
+    assert again is not None
+    assert again.form.values()["job"] == tab.view.selected().request["job"]
+
+
+def test_find_focuses_the_filter_and_filters(qtbot: Any, window: MainWindow) -> None:
+    tab = open_tab(window, "invision")
+    dialog = tab.new_run()
+    qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: tab.view.model.rowCount() == 1, timeout=10000)
+    window.activateWindow()
+    window._find()
+    qtbot.waitUntil(lambda: QApplication.focusWidget() is tab.view.filter_edit, timeout=2000)
+    tab.view.filter_edit.setText("no-such-run-anywhere")
+    assert tab.view.proxy.rowCount() == 0
+    tab.view.filter_edit.clear()
+    assert tab.view.proxy.rowCount() == 1
+
+
+def test_closing_the_window_asks_to_quit(qtbot: Any, window: MainWindow) -> None:
+    with qtbot.waitSignal(window.quit_requested, timeout=2000):
+        window.close()
