@@ -414,6 +414,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--after", type=float, default=8.0, metavar="SECONDS", help="with --screenshot: wait this long first"
     )
+    parser.add_argument(
+        "--tab", metavar="SERVICE", help="open on this tab (a service key, or 'all'), e.g. for screenshots"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     services = sub.add_parser("services", help="list the supported services and what each can do")
@@ -499,7 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from runmonitor.ui.app import run_gui
 
             screenshot = Path(args.screenshot) if args.screenshot else None
-            return run_gui(demo=args.demo, screenshot=screenshot, after=args.after)
+            return run_gui(demo=args.demo, screenshot=screenshot, after=args.after, tab=args.tab)
         if asyncio.iscoroutinefunction(handler):
             return int(asyncio.run(handler(args)))
         return int(handler(args))

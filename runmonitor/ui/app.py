@@ -34,7 +34,9 @@ def make_application() -> QApplication:
     return app
 
 
-def run_gui(*, demo: bool = False, screenshot: Path | None = None, after: float = 8.0) -> int:
+def run_gui(
+    *, demo: bool = False, screenshot: Path | None = None, after: float = 8.0, tab: str | None = None
+) -> int:
     """Open the window (``demo``: on the embedded simulator). Returns the exit code."""
     import qasync
 
@@ -42,10 +44,12 @@ def run_gui(*, demo: bool = False, screenshot: Path | None = None, after: float 
         handler.addFilter(RedactingFilter())
     app = make_application()
     with asyncio.Runner(loop_factory=qasync.QEventLoop) as runner:
-        return runner.run(main(app, demo=demo, screenshot=screenshot, after=after))
+        return runner.run(main(app, demo=demo, screenshot=screenshot, after=after, tab=tab))
 
 
-async def main(app: QApplication, *, demo: bool, screenshot: Path | None, after: float) -> int:
+async def main(
+    app: QApplication, *, demo: bool, screenshot: Path | None, after: float, tab: str | None = None
+) -> int:
     from runmonitor.ui.main_window import MainWindow
 
     context = await AppContext.open(demo=demo)
@@ -56,6 +60,8 @@ async def main(app: QApplication, *, demo: bool, screenshot: Path | None, after:
     window.quit_requested.connect(shutdown.set)
     app.aboutToQuit.connect(shutdown.set)
     await window.load()
+    if tab:
+        window.open_tab(tab)
     window.show()
     code = 0
     try:

@@ -89,12 +89,17 @@ from PySide6.QtWidgets import (
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "MISSING",
+    "RECOLOUR_EVENTS",
     "FieldError",
     "FieldSpec",
     "HelpLabel",
     "ModelForm",
     "ModelListEditor",
+    "errors_by_path",
     "feedback_icon",
+    "is_dark",
+    "muted",
     "tone",
 ]
 
@@ -926,8 +931,8 @@ class _KeyValueEditor(_Editor):
         )
         row_height = self.table.verticalHeader().defaultSectionSize()
         header_height = self.table.horizontalHeader().sizeHint().height()
-        self.table.setMinimumHeight(header_height + row_height * 2 + 6)
-        self.table.setMaximumHeight(header_height + row_height * 6 + 6)
+        # Compact: room for three pairs; more scroll.
+        self.table.setFixedHeight(header_height + row_height * 3 + 2 * self.table.frameWidth())
         self.input = self.table
         outer.addWidget(self.table)
         buttons = QHBoxLayout()
@@ -1022,8 +1027,9 @@ class _StringListEditor(_Editor):
             | QAbstractItemView.EditTrigger.SelectedClicked
         )
         row_height = max(self.list.fontMetrics().height() + 6, 20)
-        self.list.setMinimumHeight(row_height * 2 + 8)
-        self.list.setMaximumHeight(row_height * 5 + 8)
+        self.list.setFixedHeight(
+            row_height * 3 + 2 * self.list.frameWidth() + 4
+        )  # three entries; more scroll
         self.input = self.list
         outer.addWidget(self.list)
         buttons = QHBoxLayout()
@@ -1402,7 +1408,9 @@ class ModelForm(QWidget):
         self._setting = False
         self._rows: dict[str, _Row] = {}
         outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
+        # A top-level form usually sits straight in a scroll area: keep its frames off the edges.
+        margin = 0 if _nested else 6
+        outer.setContentsMargins(margin, margin, margin, margin)
         outer.setSpacing(6)
         self.form_error = FieldError("form")
         self.form_error.label.setAccessibleName(f"Problems with the {_model_label(model).lower()}")

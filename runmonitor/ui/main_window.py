@@ -162,14 +162,18 @@ class MainWindow(QMainWindow):
         """Fill the tables from the history and select each tab's first profile."""
         names = {str(p.id): f"{p.name}" for p in self.context.profiles()}
         records, _ = await self.context.history.query_runs(limit=5000)
-        self.all_runs.model.set_profile_names(names)
+        self._set_profile_names(names)
         self.all_runs.model.set_records(records)
         for key, tab in self.service_tabs.items():
-            tab.view.model.set_profile_names(names)
             tab.view.model.set_records([r for r in records if r.ref.service == key])
             tab.reload_profiles()
         await self._load_durations(records)
         self._update_status()
+
+    def _set_profile_names(self, names: dict[str, str]) -> None:
+        for view in [self.all_runs, *(t.view for t in self.service_tabs.values())]:
+            view.model.set_profile_names(names)
+            view.details.set_profile_names(names)
 
     async def _load_durations(self, records: list[RunRecord]) -> None:
         durations = {}
@@ -264,7 +268,14 @@ class MainWindow(QMainWindow):
             pass
         actions = list(service.actions) if service is not None else []
         name = service.display_name if service is not None else record.ref.service
-        view.details.show_record(record, timeline, run_url=url, actions=actions, service_name=name)
+        view.details.show_record(
+            record,
+            timeline,
+            run_url=url,
+            actions=actions,
+            service_name=name,
+            target_label=service.target_label if service is not None else "Target",
+        )
 
     # -- profiles ------------------------------------------------------------------------------
     def _profile(self, profile_id: str) -> Profile | None:
@@ -334,9 +345,7 @@ class MainWindow(QMainWindow):
         await self.context.profile_saved(saved)
         self.banners.dismiss(f"auth-{saved.id}")
         self._profile_health.pop(str(saved.id), None)
-        names = {str(p.id): p.name for p in self.context.profiles()}
-        for view in [self.all_runs, *(t.view for t in self.service_tabs.values())]:
-            view.model.set_profile_names(names)
+        self._set_profile_names({str(p.id): p.name for p in self.context.profiles()})
         self.service_tabs[saved.service].reload_profiles(select=str(saved.id))
         self._update_status()
 
@@ -442,6 +451,13 @@ class MainWindow(QMainWindow):
             header = settings.value(f"{name}/header")
             if header is not None:
                 view.table.horizontalHeader().restoreState(header)
+
+    def open_tab(self, key: str) -> None:
+        """Show the tab of a service key ('all' for All runs)."""
+        if key in self.service_tabs:
+            self.tabs.setCurrentWidget(self.service_tabs[key])
+        else:
+            self.tabs.setCurrentWidget(self.all_runs)
 
     def select_first_run(self) -> None:
         """Select the first row of the current tab (for screenshots and a quick look)."""

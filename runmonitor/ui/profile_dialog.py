@@ -70,6 +70,12 @@ def outcome_of(exc: BaseException) -> tuple[str, str]:
     return "failed", said("Failed")
 
 
+def _report_failure(task: asyncio.Future[None]) -> None:
+    """Log what escaped a connection-test task (run_test handles every expected outcome)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("connection test task failed", exc_info=task.exception())
+
+
 class WarningBanner(QFrame):
     """A standing warning: triangle icon + plain text on a tinted background from the palette."""
 
@@ -246,7 +252,7 @@ class ProfileDialog(QDialog):
         self.scroll_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         holder = QWidget()
         holder_box = QVBoxLayout(holder)
-        holder_box.setContentsMargins(2, 2, 8, 2)
+        holder_box.setContentsMargins(0, 0, 4, 0)
         holder_box.addWidget(self.form)
         holder_box.addStretch(1)
         self.scroll_area.setWidget(holder)
@@ -277,7 +283,7 @@ class ProfileDialog(QDialog):
         self.test_outcome: str | None = None
         test_row = QHBoxLayout()
         test_row.setSpacing(8)
-        test_row.addWidget(self.test_button, 0, Qt.AlignmentFlag.AlignTop)
+        test_row.addWidget(self.test_button, 0, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
         result_box = QHBoxLayout()
         result_box.setSpacing(6)
         result_box.addWidget(self.test_busy, 0, Qt.AlignmentFlag.AlignVCenter)
@@ -479,6 +485,7 @@ class ProfileDialog(QDialog):
             draft = self._draft("Unsaved profile", connection)
         self._set_testing(True)
         self._test_task = asyncio.ensure_future(self.run_test(draft, self.typed_secrets()))
+        self._test_task.add_done_callback(_report_failure)
 
     async def run_test(self, draft: Profile, typed: dict[str, str]) -> None:
         """Call the tester and show the outcome under the button (plain text, icon + words)."""

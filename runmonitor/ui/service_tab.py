@@ -87,10 +87,12 @@ class ServiceTab(QWidget):
             self.cancel_action = self._action(title, self.cancel_selected, f"{title} the selected run")
         self.watch_action: QAction | None = None
         if Capability.WATCH in service.capabilities:
+            thing = service.target_label.lower()
+            article = "an" if thing[:1] in "aeiou" else "a"
             self.watch_action = self._action(
-                f"Watch a {service.target_label.lower()}…",
+                f"Watch {article} {thing}…",
                 self.watch_target,
-                f"Follow runs of a {service.target_label.lower()} that others start",
+                f"Follow the runs of {article} {thing} that others start",
             )
         self.rerun_action = self._action(
             "Re-run", self.rerun, "Create a run with the selected run's parameters"
@@ -236,7 +238,7 @@ class ServiceTab(QWidget):
         if profile is None:
             return
         dialog = QDialog(self)
-        dialog.setWindowTitle(f"Watch a {self.service.target_label.lower()}")
+        dialog.setWindowTitle(self.watch_action.text().rstrip("…") if self.watch_action else "Watch")
         field = QLineEdit()
         field.setAccessibleName(self.service.target_label)
         field.setPlaceholderText("*" if self.service.key == "connhex" else self.service.target_label)

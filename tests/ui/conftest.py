@@ -38,6 +38,11 @@ def qloop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
             while deadline and not all(task.done() for task in leftovers):
                 qapp.processEvents()
                 deadline -= 1
+        # The threads behind asyncio.to_thread: qasync keeps its executor in a name-mangled
+        # attribute; joining it avoids "QThread: Destroyed while thread is still running".
+        executor = getattr(loop, "_QEventLoop__default_executor", None)
+        if executor is not None:
+            executor.shutdown(wait=True)
         try:
             qapp.aboutToQuit.disconnect(loop._after_run_forever)
         except (RuntimeError, TypeError):

@@ -28,8 +28,9 @@ def loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
     yield event_loop
     for task in asyncio.all_tasks(event_loop):
         task.cancel()
-    executor = getattr(event_loop, "_default_executor", None)
-    if executor is not None:  # the threads behind asyncio.to_thread
+    # The threads behind asyncio.to_thread (qasync keeps its pool under a mangled name).
+    executor = getattr(event_loop, "_QEventLoop__default_executor", None)
+    if executor is not None:
         executor.shutdown(wait=True)
     asyncio.events._set_running_loop(None)
     asyncio.set_event_loop(None)
