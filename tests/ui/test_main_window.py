@@ -153,3 +153,49 @@ def test_find_focuses_the_filter_and_filters(qtbot: Any, window: MainWindow) -> 
 def test_closing_the_window_asks_to_quit(qtbot: Any, window: MainWindow) -> None:
     with qtbot.waitSignal(window.quit_requested, timeout=2000):
         window.close()
+
+
+def test_demo_screenshot_from_the_command_line(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from PySide6.QtGui import QImage
+
+    shot = tmp_path / "window.png"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    result = subprocess.run(
+        [sys.executable, "-m", "runmonitor", "--demo", "--screenshot", str(shot), "--after", "3"],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    image = QImage(str(shot))
+    assert image.width() >= 800
+    assert image.height() >= 500
+    colours = {image.pixel(x, y) for x in range(0, image.width(), 37) for y in range(0, image.height(), 23)}
+    assert len(colours) > 10  # a painted window, not a blank one
+
+
+def test_demo_without_a_display_follows_runs_in_the_terminal() -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM")}
+    result = subprocess.run(
+        [sys.executable, "-m", "runmonitor", "--demo"], capture_output=True, text=True, timeout=120, env=env
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "no display found" in result.stderr
+    summary = result.stdout.strip().splitlines()[-5:]
+    assert [line.split()[0] for line in summary] == [
+        "cognite",
+        "marquez",
+        "invision",
+        "connhex",
+        "codestream",
+    ]
