@@ -24,7 +24,7 @@ from runmonitor.cli import (
     format_validation_error,
     parse_assignments,
 )
-from runmonitor.core.errors import AuthFailed, ConnectionFailed, Forbidden, RunMonitorError, TimedOut
+from runmonitor.core.errors import AuthFailed, RunMonitorError, check_outcome
 from runmonitor.core.profiles import Profile, ProfileError, secret_fields
 from runmonitor.services import get, registry
 
@@ -228,15 +228,10 @@ async def _cmd_test(args: argparse.Namespace) -> int:
         client = await workspace.client(profile)
         async with client:
             description = await client.check_connection()
-    except (AuthFailed, Forbidden) as exc:
-        print(f"Sign-in needed: {exc}")
-        return EXIT_AUTH_OR_CONNECTION
-    except (ConnectionFailed, TimedOut) as exc:
-        print(f"Unreachable: {exc}")
-        return EXIT_AUTH_OR_CONNECTION
     except RunMonitorError as exc:
-        print(f"Failed: {exc}")
-        return EXIT_RUN_FAILED
+        outcome, text = check_outcome(exc)
+        print(text)
+        return EXIT_RUN_FAILED if outcome == "failed" else EXIT_AUTH_OR_CONNECTION
     print(f"OK: {description}")
     for warning in client.config.warnings():
         print(f"Warning: {warning}")

@@ -143,3 +143,20 @@ ERROR_KINDS: tuple[type[RunMonitorError], ...] = (
     BadResponse,
     Unsupported,
 )
+
+
+def check_outcome(exc: BaseException) -> tuple[str, str]:
+    """How a failed connection check reads to a person: ("signin" | "unreachable" | "failed", text).
+
+    Used by ``runmonitor profiles test``, the window's Test connection and the profile dialog.
+    """
+    message = str(exc).strip() or type(exc).__name__
+
+    def said(prefix: str) -> str:
+        return message if message.lower().startswith(prefix.lower()) else f"{prefix}: {message}"
+
+    if isinstance(exc, (AuthFailed, Forbidden)):  # a missing secret is an AuthFailed too
+        return "signin", said("Sign-in needed")
+    if isinstance(exc, (ConnectionFailed, TimedOut)):
+        return "unreachable", said("Unreachable")
+    return "failed", said("Failed")

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from runmonitor import APP_NAME, __version__
 from runmonitor.core.appcontext import AppContext
 from runmonitor.core.engine import EventKind, RunEvent
-from runmonitor.core.errors import AuthFailed, ConnectionFailed, Forbidden, RunMonitorError, TimedOut
+from runmonitor.core.errors import RunMonitorError, check_outcome
 from runmonitor.core.history import RunRecord
 from runmonitor.core.profiles import Profile
 from runmonitor.services import registry
@@ -357,12 +357,8 @@ class MainWindow(QMainWindow):
         try:
             client = await self.context.workspace.client(profile)
             text = await client.check_connection()
-        except (AuthFailed, Forbidden) as exc:
-            self.banners.show_message(key, "error", f"{profile.name}: sign-in needed: {exc}")
-        except (ConnectionFailed, TimedOut) as exc:
-            self.banners.show_message(key, "error", f"{profile.name}: unreachable: {exc}")
         except RunMonitorError as exc:
-            self.banners.show_message(key, "error", f"{profile.name}: {exc}")
+            self.banners.show_message(key, "error", f"{profile.name}: {check_outcome(exc)[1]}")
         else:
             self.banners.show_message(key, "info", f"{profile.name}: OK — {text}")
 

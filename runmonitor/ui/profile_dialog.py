@@ -37,7 +37,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from runmonitor.core.errors import AuthFailed, ConnectionFailed, Forbidden, RunMonitorError, TimedOut
+from runmonitor.core.errors import (
+    RunMonitorError,
+    check_outcome,
+)
 from runmonitor.core.profiles import PLACEHOLDER, Profile, ProfileError, validate_connection
 from runmonitor.services import get as get_service
 from runmonitor.services.base import ServiceConfig
@@ -58,16 +61,7 @@ NAME_MAX_LENGTH = 80
 
 def outcome_of(exc: BaseException) -> tuple[str, str]:
     """(icon shape, text) for a failed connection test."""
-    message = str(exc).strip() or type(exc).__name__
-
-    def said(prefix: str) -> str:
-        return message if message.lower().startswith(prefix.lower()) else f"{prefix}: {message}"
-
-    if isinstance(exc, (AuthFailed, Forbidden)):  # MissingSecret is an AuthFailed
-        return "signin", said("Sign-in needed")
-    if isinstance(exc, (ConnectionFailed, TimedOut)):
-        return "unreachable", said("Unreachable")
-    return "failed", said("Failed")
+    return check_outcome(exc)
 
 
 def _report_failure(task: asyncio.Future[None]) -> None:

@@ -196,3 +196,19 @@ async def test_body_size_is_capped_even_without_content_length() -> None:
     with pytest.raises(errors.BadResponse, match="too large"):
         await session.request("GET", "x")
     await session.aclose()
+
+
+@pytest.mark.parametrize(
+    ("error", "outcome", "text"),
+    [
+        (errors.AuthFailed("Sign-in needed: key rejected"), "signin", "Sign-in needed: key rejected"),
+        (errors.Forbidden("no access"), "signin", "Sign-in needed: no access"),
+        (errors.ConnectionFailed("refused"), "unreachable", "Unreachable: refused"),
+        (errors.TimedOut("slow"), "unreachable", "Unreachable: slow"),
+        (errors.ServerError("boom"), "failed", "Failed: boom"),
+    ],
+)
+def test_check_outcome_reads_the_same_everywhere(
+    error: errors.RunMonitorError, outcome: str, text: str
+) -> None:
+    assert errors.check_outcome(error) == (outcome, text)
