@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,8 @@ class AppContext:
     #: Profiles that cannot sign in (profile id → reason), e.g. a secret is not stored.
     sign_in_needed: dict[str, str] = field(default_factory=dict)
     demo: bool = False
+    #: A folder made for this demo only, removed on close.
+    scratch_home: Path | None = None
 
     @classmethod
     async def open(
@@ -49,14 +52,15 @@ class AppContext:
     ) -> AppContext:
         """Open everything. ``demo``: demo profiles on ``simulator`` (started here when not given),
         with a few runs and watches under way unless ``demo_runs`` is False."""
+        scratch_home = None
         if demo and simulator is None:
             from runmonitor.simulator import Simulator
 
             simulator = Simulator(seed=2026, duration_scale=DEMO_DURATION_SCALE).start()
-            if paths is None:
-                # The demo never touches the person's real settings, keyring or history.
-                home = Path(tempfile.mkdtemp(prefix="runmonitor-demo-"))
-                paths = app_paths({"RUNMONITOR_HOME": str(home)})
+        if demo and paths is None:
+            # The demo never touches the person's real settings, keyring or history.
+            scratch_home = Path(tempfile.mkdtemp(prefix="runmonitor-demo-"))
+            paths = app_paths({"RUNMONITOR_HOME": str(scratch_home)})
         paths = paths or app_paths()
         # The demo keeps its (fake) keys in memory: never in the person's keyring.
         workspace = await Workspace.open(paths, secret_mode="session" if demo else None)
@@ -73,7 +77,7 @@ class AppContext:
             schedule=workspace.settings.polling,
             retention_days=workspace.settings.retention_days,
         )
-        context = cls(workspace, history, engine, simulator, demo=demo)
+        context = cls(workspace, history, engine, simulator, demo=demo, scratch_home=scratch_home)
         await context.open_clients()
         await engine.start()
         if demo and demo_runs:
@@ -112,6 +116,8 @@ class AppContext:
         await self.history.close()
         if self.simulator is not None:
             await asyncio.to_thread(self.simulator.stop)
+        if self.scratch_home is not None:
+            await asyncio.to_thread(shutil.rmtree, self.scratch_home, True)
 
 
 async def _add_demo_profiles(workspace: Workspace, simulator: Any) -> None:
