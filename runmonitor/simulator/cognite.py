@@ -361,6 +361,25 @@ class CogniteSim(ServiceSim):
         except (ValueError, binascii.Error, UnicodeDecodeError):
             return self.error(400, "Invalid cursor")
 
+    def _page_args(self, limit: Any, cursor: Any) -> tuple[int, int] | SimResponse:
+        """The checked (limit, offset) of a list request, or the refusal."""
+        checked_limit = self._limit(limit)
+        if isinstance(checked_limit, SimResponse):
+            return checked_limit
+        offset = self._offset(cursor)
+        if isinstance(offset, SimResponse):
+            return offset
+        return checked_limit, offset
+
+    @staticmethod
+    def _query_limit(request: SimRequest) -> Any:
+        """The ``limit`` query parameter as a number (-1 when it is not one, None when absent)."""
+        raw = request.arg("limit")
+        try:
+            return int(raw) if raw is not None else None
+        except ValueError:
+            return -1
+
     def _page(self, items: list[dict[str, Any]], limit: int, offset: int) -> dict[str, Any]:
         page: dict[str, Any] = {"items": items[offset : offset + limit]}
         if offset + limit < len(items):
@@ -502,36 +521,25 @@ class CogniteSim(ServiceSim):
         external_id = filter_.get("externalId")
         if not isinstance(external_id, str) or not 1 <= len(external_id) <= 255:
             return self.error(400, "filter.externalId is required (1-255 characters)")
-        limit = self._limit(body.get("limit"))
-        offset = self._offset(body.get("cursor"))
-        if isinstance(limit, SimResponse):
-            return limit
-        if isinstance(offset, SimResponse):
-            return offset
+        paging = self._page_args(body.get("limit"), body.get("cursor"))
+        if isinstance(paging, SimResponse):
+            return paging
         # An unknown externalId simply has no runs (an empty list, as a filter does).
         items = self._filtered(
             external_id, filter_.get("statuses"), filter_.get("createdTime"), filter_.get("message")
         )
         if isinstance(items, SimResponse):
             return items
-        return SimResponse.json(200, self._page(items, limit, offset))
+        return SimResponse.json(200, self._page(items, *paging))
 
     def get_runs(self, request: SimRequest) -> SimResponse:
         external_id = request.arg("externalId")
         if not external_id:
             return self.error(400, "Query parameter externalId is required")
-        raw_limit = request.arg("limit")
-        try:
-            limit_value: Any = int(raw_limit) if raw_limit is not None else None
-        except ValueError:
-            limit_value = -1
-        limit = self._limit(limit_value)
-        offset = self._offset(request.arg("cursor"))
-        if isinstance(limit, SimResponse):
-            return limit
-        if isinstance(offset, SimResponse):
-            return offset
-        return SimResponse.json(200, self._page(self.reports(external_id), limit, offset))
+        paging = self._page_args(self._query_limit(request), request.arg("cursor"))
+        if isinstance(paging, SimResponse):
+            return paging
+        return SimResponse.json(200, self._page(self.reports(external_id), *paging))
 
     def by_ids(self, request: SimRequest) -> SimResponse:
         body = self._json_object(request)
@@ -565,30 +573,20 @@ class CogniteSim(ServiceSim):
         body = self._json_object(request)
         if isinstance(body, SimResponse):
             return body
-        limit = self._limit(body.get("limit"))
-        offset = self._offset(body.get("cursor"))
-        if isinstance(limit, SimResponse):
-            return limit
-        if isinstance(offset, SimResponse):
-            return offset
+        paging = self._page_args(body.get("limit"), body.get("cursor"))
+        if isinstance(paging, SimResponse):
+            return paging
         pipelines = self._all_pipelines()
         filter_ = body.get("filter") or {}
         if isinstance(filter_, dict) and isinstance(filter_.get("externalIdPrefix"), str):
             pipelines = [p for p in pipelines if p["externalId"].startswith(filter_["externalIdPrefix"])]
-        return SimResponse.json(200, self._page(pipelines, limit, offset))
+        return SimResponse.json(200, self._page(pipelines, *paging))
 
     def get_pipelines(self, request: SimRequest) -> SimResponse:
-        try:
-            limit_value: Any = int(request.arg("limit") or 100)
-        except ValueError:
-            limit_value = -1
-        limit = self._limit(limit_value)
-        offset = self._offset(request.arg("cursor"))
-        if isinstance(limit, SimResponse):
-            return limit
-        if isinstance(offset, SimResponse):
-            return offset
-        return SimResponse.json(200, self._page(self._all_pipelines(), limit, offset))
+        paging = self._page_args(self._query_limit(request), request.arg("cursor"))
+        if isinstance(paging, SimResponse):
+            return paging
+        return SimResponse.json(200, self._page(self._all_pipelines(), *paging))
 
     def show_pipeline(self, request: SimRequest) -> SimResponse:
         text = request.params["id"]

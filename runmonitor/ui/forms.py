@@ -59,6 +59,7 @@ from PySide6.QtWidgets import (
     QAbstractButton,
     QAbstractItemView,
     QApplication,
+    QBoxLayout,
     QCheckBox,
     QComboBox,
     QDateEdit,
@@ -500,6 +501,22 @@ def _button(text: str, accessible: str, parent: QWidget | None = None) -> QPushB
     return button
 
 
+def _add_remove_buttons(
+    outer: QBoxLayout, add_name: str, remove_name: str
+) -> tuple[QPushButton, QPushButton]:
+    """An Add / Remove button row under a list editor; Remove starts disabled (nothing selected)."""
+    buttons = QHBoxLayout()
+    buttons.setSpacing(6)
+    add = _button("Add", add_name)
+    remove = _button("Remove", remove_name)
+    remove.setEnabled(False)
+    buttons.addWidget(add)
+    buttons.addWidget(remove)
+    buttons.addStretch(1)
+    outer.addLayout(buttons)
+    return add, remove
+
+
 # -- widgets that ignore the mouse wheel unless focused (no accidental changes while scrolling) -------
 
 
@@ -935,15 +952,9 @@ class _KeyValueEditor(_Editor):
         self.table.setFixedHeight(header_height + row_height * 3 + 2 * self.table.frameWidth())
         self.input = self.table
         outer.addWidget(self.table)
-        buttons = QHBoxLayout()
-        buttons.setSpacing(6)
-        self.add_button = _button("Add", f"Add a {spec.title} row")
-        self.remove_button = _button("Remove", f"Remove the selected {spec.title} row")
-        self.remove_button.setEnabled(False)
-        buttons.addWidget(self.add_button)
-        buttons.addWidget(self.remove_button)
-        buttons.addStretch(1)
-        outer.addLayout(buttons)
+        self.add_button, self.remove_button = _add_remove_buttons(
+            outer, f"Add a {spec.title} row", f"Remove the selected {spec.title} row"
+        )
         self.add_button.clicked.connect(self._add_clicked)
         self.remove_button.clicked.connect(self._remove_clicked)
         self.table.itemSelectionChanged.connect(
@@ -1032,15 +1043,9 @@ class _StringListEditor(_Editor):
         )  # three entries; more scroll
         self.input = self.list
         outer.addWidget(self.list)
-        buttons = QHBoxLayout()
-        buttons.setSpacing(6)
-        self.add_button = _button("Add", f"Add to {spec.title}")
-        self.remove_button = _button("Remove", f"Remove the selected entry from {spec.title}")
-        self.remove_button.setEnabled(False)
-        buttons.addWidget(self.add_button)
-        buttons.addWidget(self.remove_button)
-        buttons.addStretch(1)
-        outer.addLayout(buttons)
+        self.add_button, self.remove_button = _add_remove_buttons(
+            outer, f"Add to {spec.title}", f"Remove the selected entry from {spec.title}"
+        )
         self.add_button.clicked.connect(self._add_clicked)
         self.remove_button.clicked.connect(self._remove_clicked)
         self.list.itemSelectionChanged.connect(
