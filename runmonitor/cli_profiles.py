@@ -193,7 +193,7 @@ async def _cmd_export(args: argparse.Namespace) -> int:
 
 
 async def _cmd_import(args: argparse.Namespace) -> int:
-    from runmonitor.core.settings import SettingsError, apply_import, plan_import, read_import
+    from runmonitor.core.settings import SettingsError, plan_import, read_import
 
     workspace = await _open_workspace()
     try:
@@ -203,18 +203,13 @@ async def _cmd_import(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     plan = plan_import(workspace.settings, imported, args.on_clash)
     try:
-        settings = apply_import(workspace.settings, plan)
+        outcome = await workspace.import_profiles(plan)
     except SettingsError as exc:
         _err(str(exc))
         if plan.undecided:
             _err("choose what to do with them: --on-clash rename|replace|skip")
         return EXIT_BAD_INPUT
-    before = {p.id for p in workspace.settings.profiles}
-    added = sum(1 for p in settings.profiles if p.id not in before)
-    skipped = sum(1 for clash in plan.clashes if clash.choice == "skip")
-    replaced = sum(1 for clash in plan.clashes if clash.choice == "replace")
-    workspace.settings = settings
-    await workspace.save()
+    added, replaced, skipped = len(outcome.added), len(outcome.replaced), outcome.skipped
     print(f"Imported from {args.file}: {added} added, {replaced} replaced, {skipped} skipped.")
     if added or replaced:
         print("Store their secrets with: runmonitor profiles edit NAME --secret FIELD")

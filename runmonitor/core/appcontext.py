@@ -106,6 +106,12 @@ class AppContext:
         if str(profile.id) not in self.sign_in_needed:
             self.engine.credentials_changed(str(profile.id))
 
+    def preferences_changed(self) -> None:
+        """Global preferences changed: the engine takes the new polling defaults and retention."""
+        settings = self.workspace.settings
+        self.engine.schedule = settings.polling
+        self.engine.retention_days = settings.retention_days
+
     def profiles(self, service: str | None = None) -> list[Profile]:
         return [p for p in self.workspace.settings.profiles if service is None or p.service == service]
 

@@ -29,7 +29,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Protocol
@@ -118,6 +118,40 @@ class RunEvent:
     intent: IntentRecord | None = None
 
 
+class Health(StrEnum):
+    """How one profile's connection is doing, worst first."""
+
+    SIGN_IN = "sign-in needed"
+    UNREACHABLE = "unreachable"
+    RATE_LIMITED = "rate limited"
+    STALE = "stale"
+    PAUSED = "paused"
+    OK = "OK"
+    IDLE = "idle"
+
+
+@dataclass(frozen=True)
+class ProfileHealth:
+    """A profile's connection health as the engine sees it now (for the status bar, tray, doctor)."""
+
+    profile_id: str
+    state: Health
+    #: Runs and watches followed for this profile.
+    followed: int = 0
+    watches: int = 0
+    #: Unreachable or stale since (the last good answer), when known.
+    since: datetime | None = None
+    #: Rate limited until, or the next attempt at an unreachable host.
+    until: datetime | None = None
+    #: When the next status check of this profile is due (None: nothing due, or paused).
+    next_check: datetime | None = None
+    #: The newest good answer for any of this profile's runs.
+    last_ok: datetime | None = None
+    detail: str = ""
+    #: The host its runs are checked on ("" when nothing has been asked yet).
+    host: str = ""
+
+
 class QueuedForQuota(RunMonitorError):
     """The service's quota is full; the create is queued and will be sent when it frees."""
 
@@ -175,6 +209,8 @@ class _Host:
     in_flight: int = 0
     not_before: float = 0.0
     down: bool = False
+    #: When this host stopped answering (wall clock), while it is down.
+    down_since: datetime | None = None
     failures: int = 0
     limited: int = 0
     probing: bool = False
@@ -576,6 +612,87 @@ class PollingEngine:
             return self._paused_all
         return self._paused_all or profile_id in self._paused or profile_id in self._auth_needed
 
+    def health(self, profile_ids: list[str] | None = None) -> dict[str, ProfileHealth]:
+        """Each profile's connection health (the given ones, else every one with runs or watches).
+
+        One pass over the followed runs; cheap enough to call once a second.
+        """
+        now_mono, now = self.clock.monotonic(), self.clock.now()
+
+        def at(mono: float) -> datetime:
+            return now + timedelta(seconds=max(0.0, mono - now_mono))
+
+        runs: dict[str, list[_Tracked]] = {}
+        for tracked in self._runs.values():
+            runs.setdefault(tracked.record.profile_id, []).append(tracked)
+        watches: dict[str, list[float]] = {}
+        for record, due, _ in self._watches.values():
+            watches.setdefault(record.profile_id, []).append(due)
+        wanted = profile_ids if profile_ids is not None else sorted(set(runs) | set(watches))
+        out: dict[str, ProfileHealth] = {}
+        for profile_id in wanted:
+            mine = runs.get(profile_id, [])
+            dues = [t.due for t in mine if not t.in_flight] + watches.get(profile_id, [])
+            checked = [t.record.last_checked_at for t in mine if t.record.last_checked_at is not None]
+            last_ok = max(checked) if checked else None
+            # A profile with nothing followed has not asked its host anything: it stays idle.
+            names = {t.host for t in mine}
+            if watches.get(profile_id):
+                try:
+                    names.add(self._host_of(self._client(profile_id)))
+                except KeyError:
+                    pass
+            hosts = [self._hosts[name] for name in sorted(names) if name in self._hosts]
+            base = ProfileHealth(
+                profile_id,
+                Health.IDLE,
+                followed=len(mine),
+                watches=len(watches.get(profile_id, [])),
+                last_ok=last_ok,
+            )
+            paused = self.is_paused(profile_id)
+            next_check = None if paused or not dues else at(min(dues))
+            down = next((h for h in hosts if h.down), None)
+            limited = next((h for h in hosts if h.limited and h.not_before > now_mono), None)
+            stale = [t.record for t in mine if t.record.stale]
+            if profile_id in self._auth_needed:
+                health = replace(base, state=Health.SIGN_IN, detail="sign-in needed")
+            elif self._paused_all or profile_id in self._paused:
+                health = replace(base, state=Health.PAUSED, detail="polling paused")
+            elif down is not None:
+                health = replace(
+                    base,
+                    state=Health.UNREACHABLE,
+                    host=down.name,
+                    since=down.down_since,
+                    until=at(down.not_before),
+                    next_check=next_check,
+                    detail=next((r.last_error or "" for r in stale if r.last_error), ""),
+                )
+            elif limited is not None:
+                health = replace(
+                    base,
+                    state=Health.RATE_LIMITED,
+                    host=limited.name,
+                    until=at(limited.not_before),
+                    next_check=next_check,
+                    detail="the service asked us to slow down",
+                )
+            elif stale:
+                since_values = [r.last_checked_at for r in stale if r.last_checked_at is not None]
+                health = replace(
+                    base,
+                    state=Health.STALE,
+                    since=min(since_values) if since_values else None,
+                    next_check=next_check,
+                    detail=stale[0].last_error or "",
+                )
+            else:
+                state = Health.OK if mine or watches.get(profile_id) else Health.IDLE
+                health = replace(base, state=state, next_check=next_check)
+            out[profile_id] = health
+        return out
+
     def credentials_changed(self, profile_id: str) -> None:
         """The profile's client was replaced (new key): drop answers in flight, check again."""
         for tracked in self._runs.values():
@@ -709,6 +826,7 @@ class PollingEngine:
                         self._reschedule_soon("run", tracked.record.id)
                 for host in self._hosts.values():
                     host.down = False
+                    host.down_since = None
                     host.not_before = 0.0
         self._last_tick = (wall, mono)
 
@@ -906,11 +1024,13 @@ class PollingEngine:
         tracked.failures += 1
         if isinstance(exc, (ConnectionFailed, TimedOut)) and not exc.may_have_reached_service:
             host.failures += 1
+            host.down_since = host.down_since or self.clock.now()
             host.down = True
             host.not_before = now + schedule.backoff(host.failures, 2.0, self.rng)
         elif isinstance(exc, (ConnectionFailed, TimedOut)):
             host.failures += 1
             if host.failures >= 3:
+                host.down_since = host.down_since or self.clock.now()
                 host.down = True
                 host.not_before = now + schedule.backoff(host.failures, 2.0, self.rng)
         retry_after = exc.retry_after if isinstance(exc, ServerError) else None
@@ -959,6 +1079,7 @@ class PollingEngine:
         host.failures = 0
         host.limited = 0
         host.down = False
+        host.down_since = None
         if not was_down:
             return
         log.info("%s answers again: one catch-up round", host.name)

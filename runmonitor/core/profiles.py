@@ -235,6 +235,11 @@ class Settings(BaseModel):
         title="Keep history (days)",
         description="Finished runs older than this go.",
     )
+    appearance: Literal["system", "light", "dark"] = Field(
+        default="system",
+        title="Appearance",
+        description="system: light or dark as the desktop is, following it when it changes.",
+    )
     secret_storage: Literal["keyring", "session", "plaintext_file"] = Field(
         default="keyring",
         title="Where secrets are kept",
@@ -272,6 +277,10 @@ class Settings(BaseModel):
             raise KeyError(f"no profile named {text!r}")
         services = ", ".join(p.service for p in named)
         raise KeyError(f"several profiles are named {text!r} ({services}); use the profile id")
+
+    def preferences(self) -> dict[str, Any]:
+        """The global preferences (everything but the profiles), as JSON-ready values."""
+        return self.model_dump(mode="json", exclude={"profiles", "schema_version"})
 
     def schedule_for(self, profile: Profile) -> PollSchedule:
         return profile.polling or self.polling

@@ -83,6 +83,8 @@ class Notice:
     level: Level
     text: str
     path: Path | None = None
+    #: What it is about: "settings", or "secrets" for where secrets are kept.
+    topic: str = "settings"
 
 
 @dataclass

@@ -15,13 +15,20 @@ from typing import Any, Literal
 from runmonitor.core.paths import AppPaths, app_paths
 from runmonitor.core.profiles import Profile, ProfileError, Settings, secret_fields
 from runmonitor.core.secrets import SecretStore, open_secret_store
-from runmonitor.core.settings import Notice, SettingsStore
+from runmonitor.core.settings import ImportPlan, Notice, SettingsStore, apply_import
 from runmonitor.services.base import Service
 
 log = logging.getLogger(__name__)
 
 AnyService = Service[Any, Any]
 SecretMode = Literal["keyring", "session", "plaintext_file"]
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    added: list[Profile]
+    replaced: list[Profile]
+    skipped: int
 
 
 @dataclass
@@ -42,7 +49,7 @@ class Workspace:
         result = await asyncio.to_thread(store.load)
         mode: SecretMode = secret_mode or result.settings.secret_storage
         secrets, secret_notes = await asyncio.to_thread(open_secret_store, mode, paths)
-        notices = list(result.notices) + [Notice("warning", text, None) for text in secret_notes]
+        notices = list(result.notices) + [Notice("warning", text, None, "secrets") for text in secret_notes]
         workspace = cls(paths, store, result.settings, secrets, notices, result.read_only)
         if result.migrated_secrets:
             # Secrets an old settings file held in plain text move to secure storage, and the
@@ -55,6 +62,69 @@ class Workspace:
 
     async def save(self) -> None:
         await asyncio.to_thread(self.store.save, self.settings)
+
+    async def update_preferences(self, changes: Mapping[str, Any]) -> Settings:
+        """Change global preferences (not profiles, not where secrets live); saved at once.
+
+        Raises pydantic's ValidationError (naming the field) and changes nothing when a value
+        is not valid.
+        """
+        refused = {"profiles", "schema_version", "secret_storage"} & set(changes)
+        if refused:
+            raise ValueError(f"not a preference: {', '.join(sorted(refused))}")
+        self.settings = Settings.model_validate({**self.settings.model_dump(), **changes})
+        await self.save()
+        return self.settings
+
+    async def change_secret_storage(self, mode: SecretMode) -> list[str]:
+        """Move every profile's secrets to ``mode``'s store, then use it; returns notices.
+
+        Secrets are copied first and removed from the old store only after the settings
+        naming the new store are saved, so a failure half way loses nothing.
+        """
+        if mode == self.settings.secret_storage and mode != "keyring":
+            return []
+        new_store, notes = await asyncio.to_thread(open_secret_store, mode, self.paths)
+        if mode == "keyring" and not new_store.persistent:
+            raise ProfileError(
+                "no working keyring: secrets stay where they are",
+                {"secret_storage": notes[0] if notes else "the keyring cannot be used"},
+            )
+        moved: dict[str, dict[str, str]] = {}
+        for profile in self.settings.profiles:
+            names = secret_fields(profile.service)
+            values = await self.secrets.get_all(str(profile.id), names)
+            present = {name: value for name, value in values.items() if value}
+            for name, value in present.items():
+                await new_store.set(str(profile.id), name, value)
+            moved[str(profile.id)] = present
+        old, self.secrets = self.secrets, new_store
+        self.settings = self.settings.model_copy(update={"secret_storage": mode})
+        await self.save()
+        if type(old) is not type(new_store) or old.backend != new_store.backend:
+            for profile in self.settings.profiles:
+                names = list(moved.get(str(profile.id), {}))
+                if names:
+                    await old.delete_profile(str(profile.id), names)
+        return notes
+
+    async def import_profiles(self, plan: ImportPlan) -> ImportOutcome:
+        """Carry out an import plan (every clash decided) and save; all or nothing.
+
+        Raises :class:`~runmonitor.core.settings.ProfileImportError` naming the problems.
+        """
+        settings = apply_import(self.settings, plan)
+        before = {p.id for p in self.settings.profiles}
+        replaced = [c.existing for c in plan.clashes if c.choice == "replace"]
+        self.settings = settings
+        await self.save()
+        for profile in replaced:
+            await self._drop_client(str(profile.id))
+        return ImportOutcome(
+            added=[p for p in settings.profiles if p.id not in before],
+            replaced=[self.profile(str(p.id)) for p in replaced],
+            skipped=sum(1 for clash in plan.clashes if clash.choice == "skip"),
+        )
 
     # -- profiles -------------------------------------------------------------------------
     def profile(self, ref: str) -> Profile:

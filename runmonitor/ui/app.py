@@ -73,6 +73,7 @@ async def main(
         window.save_state(ui_state)
         ui_state.sync()
         window.ticker.stop()
+        window.status_soon.stop()
         await context.close()
         window.hide()
         window.deleteLater()

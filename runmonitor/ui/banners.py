@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QPalette
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 _LEVEL_COLOURS = {
@@ -35,13 +35,8 @@ class Banner(QFrame):
         self.setObjectName("banner")
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAccessibleName(f"{self.level} message")
-        dark = self.palette().color(QPalette.ColorRole.Window).lightness() < 128
-        light_bg, light_fg, dark_bg, dark_fg = _LEVEL_COLOURS[self.level]
-        bg, fg = (dark_bg, dark_fg) if dark else (light_bg, light_fg)
-        self.setStyleSheet(
-            f"QFrame#banner {{ background: {bg}; border-radius: 4px; }} "
-            f"QFrame#banner QLabel {{ color: {fg}; }}"
-        )
+        self.dark: bool | None = None
+        self.recolour()
         row = QHBoxLayout(self)
         row.setContentsMargins(10, 6, 6, 6)
         sign = QLabel(_LEVEL_SIGNS[self.level])
@@ -62,6 +57,20 @@ class Banner(QFrame):
         close.setAccessibleName("Dismiss this message")
         close.clicked.connect(self._close)
         row.addWidget(close)
+
+    def recolour(self) -> None:
+        """Take the light or dark colours of the application palette (a style sheet keeps a
+        banner from seeing palette changes itself: its area tells it)."""
+        dark = QGuiApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
+        light_bg, light_fg, dark_bg, dark_fg = _LEVEL_COLOURS[self.level]
+        bg, fg = (dark_bg, dark_fg) if dark else (light_bg, light_fg)
+        if dark == self.dark:
+            return
+        self.dark = dark
+        self.setStyleSheet(
+            f"QFrame#banner {{ background: {bg}; border-radius: 4px; }} "
+            f"QFrame#banner QLabel {{ color: {fg}; }}"
+        )
 
     def set_text(self, text: str) -> None:
         self.label.setText(text)
@@ -102,6 +111,12 @@ class BannerArea(QWidget):
         self._layout.addWidget(banner)
         self.setVisible(True)
         return banner
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.ApplicationPaletteChange, QEvent.Type.PaletteChange):
+            for banner in self._banners.values():
+                banner.recolour()
 
     def dismiss(self, key: str) -> None:
         banner = self._banners.pop(key, None)

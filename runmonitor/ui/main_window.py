@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
@@ -11,6 +14,7 @@ from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QDialog,
     QDialogButtonBox,
+    QFileDialog,
     QLabel,
     QMainWindow,
     QTabWidget,
@@ -20,16 +24,21 @@ from PySide6.QtWidgets import (
 
 from runmonitor import APP_NAME, __version__
 from runmonitor.core.appcontext import AppContext
-from runmonitor.core.engine import EventKind, RunEvent
+from runmonitor.core.engine import EventKind, Health, ProfileHealth, RunEvent
 from runmonitor.core.errors import RunMonitorError, check_outcome
 from runmonitor.core.history import RunRecord
 from runmonitor.core.profiles import Profile
+from runmonitor.core.settings import ImportPlan, SettingsError, export_profiles, plan_import, read_import
 from runmonitor.services import registry
 from runmonitor.ui.banners import BannerArea
 from runmonitor.ui.icons import app_icon
+from runmonitor.ui.import_dialog import ImportDialog
+from runmonitor.ui.preferences import PreferencesDialog
 from runmonitor.ui.profile_dialog import ProfileDialog
 from runmonitor.ui.runs_view import RunsView, spawn
 from runmonitor.ui.service_tab import ServiceTab
+from runmonitor.ui.status import Entry, HealthStrip, clock, describe, next_check_text
+from runmonitor.ui.theme import Theme, app_instance
 
 
 class MainWindow(QMainWindow):
@@ -62,20 +71,28 @@ class MainWindow(QMainWindow):
 
         self.paused_label = QLabel()
         self.paused_label.setAccessibleName("Polling state")
-        self.health_label = QLabel()
-        self.health_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.health_label.setAccessibleName("Connection health")
-        self.statusBar().addWidget(self.health_label, 1)
+        self.next_check_label = QLabel()
+        self.next_check_label.setAccessibleName("Next check")
+        self.health_strip = HealthStrip()
+        self.statusBar().addWidget(self.health_strip, 1)
+        self.statusBar().addPermanentWidget(self.next_check_label)
         self.statusBar().addPermanentWidget(self.paused_label)
+        self.theme = Theme(app_instance(), context.workspace.settings.appearance, parent=self)
         self._build_menus()
         self._dialogs: list[QDialog] = []
-        self._profile_health: dict[str, tuple[str, str]] = {}  # profile id -> (state, text)
+        self.health: dict[str, ProfileHealth] = {}
 
         self.context.engine.subscribe(self.on_event)
         self.ticker = QTimer(self)
         self.ticker.setInterval(1000)
         self.ticker.timeout.connect(self._tick)
         self.ticker.start()
+        # Events come in bursts (a catch-up round answers hundreds of checks): the status bar is
+        # refreshed at most once per 200 ms for them, not once per event.
+        self.status_soon = QTimer(self)
+        self.status_soon.setSingleShot(True)
+        self.status_soon.setInterval(200)
+        self.status_soon.timeout.connect(self._update_status)
         self.resize(1200, 760)
         self._show_startup_notices()
 
@@ -87,7 +104,13 @@ class MainWindow(QMainWindow):
             file_menu, "New &profile…", None, lambda: self._current_service_tab_call("new_profile")
         )
         file_menu.addSeparator()
+        self._menu_action(file_menu, "&Import profiles…", None, self.import_profiles)
+        self._menu_action(file_menu, "&Export profiles…", None, self.export_profiles)
+        file_menu.addSeparator()
         self._menu_action(file_menu, "&Quit", "Ctrl+Q", self.quit_requested.emit)
+        edit = self.menuBar().addMenu("&Edit")
+        self.preferences_action = self._menu_action(edit, "&Preferences…", "Ctrl+,", self.open_preferences)
+        self.preferences_action.setMenuRole(QAction.MenuRole.PreferencesRole)
         view = self.menuBar().addMenu("&View")
         self._menu_action(view, "&Refresh", "F5", lambda: self.context.engine.refresh())
         self._menu_action(view, "&Find", "Ctrl+F", self._find)
@@ -195,7 +218,6 @@ class MainWindow(QMainWindow):
         if event.run is not None:
             self.run_changed(event.run)
         if event.kind is EventKind.AUTH_NEEDED:
-            self._set_health(event.profile_id, "sign-in", f"sign-in needed: {event.message}")
             profile = self._profile(event.profile_id)
             name = profile.name if profile else event.profile_id
             self.banners.show_message(
@@ -204,10 +226,6 @@ class MainWindow(QMainWindow):
                 f"Sign-in needed for {event.service} profile {name!r}: {event.message}",
                 [("Edit profile…", lambda: self.open_profile_dialog(event.service, profile))],
             )
-        elif event.kind is EventKind.STALE and event.run is not None:
-            self._set_health(event.profile_id, "stale", f"unreachable or failing: {event.message}")
-        elif event.kind is EventKind.RECOVERED or (event.run is not None and not event.run.stale):
-            self._set_health(event.profile_id, "ok", "OK")
         elif event.kind is EventKind.CREATE_UNCONFIRMED and event.intent is not None:
             intent = event.intent
             self.banners.show_message(
@@ -222,7 +240,8 @@ class MainWindow(QMainWindow):
             )
         elif event.kind is EventKind.CREATE_QUEUED and event.intent is not None:
             self.banners.show_message(f"queued-{event.intent.id}", "info", event.message or "Create queued")
-        self._update_status()
+        if not self.status_soon.isActive():
+            self.status_soon.start()
 
     async def _lookup(self, intent_id: str) -> None:
         found = await self.context.engine.lookup_intent(intent_id)
@@ -285,16 +304,19 @@ class MainWindow(QMainWindow):
         reason = self.context.sign_in_needed.get(str(profile.id))
         if reason:
             return f"Sign-in needed: {reason}"
-        state = self._profile_health.get(str(profile.id))
-        if state is None:
-            return "Connected" if not self.context.engine.is_paused(str(profile.id)) else "Polling paused"
-        return state[1]
-
-    def _set_health(self, profile_id: str, state: str, text: str) -> None:
-        self._profile_health[profile_id] = (state, text)
-        profile = self._profile(profile_id)
-        if profile is not None and profile.service in self.service_tabs:
-            self.service_tabs[profile.service].update_health()
+        health = self.health.get(str(profile.id))
+        if health is None:
+            health = self.context.engine.health([str(profile.id)])[str(profile.id)]
+        now = datetime.now(UTC)
+        if health.state is Health.IDLE:
+            return "Connected; no runs followed yet"
+        text = describe(health, now)
+        text = text[:1].upper() + text[1:]
+        if health.state is Health.OK:
+            text += f" · {health.followed} followed · {next_check_text(health.next_check, now).lower()}"
+        if health.detail and health.state in (Health.UNREACHABLE, Health.STALE):
+            text += f" · {health.detail}"
+        return text
 
     def open_profile_dialog(self, service: str, profile: Profile | None) -> None:
         spawn(self._open_profile_dialog(service, profile), self._error)
@@ -344,7 +366,6 @@ class MainWindow(QMainWindow):
             saved = await workspace.update_profile(profile, secrets)
         await self.context.profile_saved(saved)
         self.banners.dismiss(f"auth-{saved.id}")
-        self._profile_health.pop(str(saved.id), None)
         self._set_profile_names({str(p.id): p.name for p in self.context.profiles()})
         self.service_tabs[saved.service].reload_profiles(select=str(saved.id))
         self._update_status()
@@ -392,21 +413,63 @@ class MainWindow(QMainWindow):
 
     def _update_status(self) -> None:
         engine = self.context.engine
+        now = datetime.now(UTC)
+        profiles = self.context.profiles()
+        self.health = engine.health([str(p.id) for p in profiles])
+        for profile_id in self.context.sign_in_needed:
+            if profile_id in self.health:
+                self.health[profile_id] = replace(self.health[profile_id], state=Health.SIGN_IN)
+        names = {key: service.display_name for key, service in registry().items()}
+        entries = [
+            Entry(str(p.id), f"{p.name} · {names.get(p.service, p.service)}", self.health[str(p.id)])
+            for p in profiles
+        ]
+        self.health_strip.show_entries(entries, now)
         followed = len(engine.followed())
         self.paused_label.setText("Polling paused" if engine.is_paused() else f"Following {followed} runs")
         self.pause_action.setChecked(engine.is_paused())
-        problems = [text for state, text in self._profile_health.values() if state != "ok"]
-        problems += [f"sign-in needed: {r}" for r in self.context.sign_in_needed.values()]
-        checked = datetime.now(UTC).astimezone().strftime("%H:%M:%S")
-        self.health_label.setText(
-            f"{len(problems)} connection problem(s): {problems[0]}"
-            if problems
-            else f"All connections OK · {checked}"
-        )
+        upcoming = [h.next_check for h in self.health.values() if h.next_check is not None]
+        self.next_check_label.setText(next_check_text(min(upcoming) if upcoming else None, now))
+        self._health_banners(profiles)
+        for tab in self.service_tabs.values():
+            tab.update_health()
+
+    def _health_banners(self, profiles: list[Profile]) -> None:
+        """One banner per host that is down or rate limiting us; gone when it recovers."""
+        names = {key: service.display_name for key, service in registry().items()}
+        troubled: dict[tuple[Health, str], list[tuple[Profile, ProfileHealth]]] = {}
+        for profile in profiles:
+            health = self.health[str(profile.id)]
+            if health.state in (Health.UNREACHABLE, Health.RATE_LIMITED):
+                troubled.setdefault((health.state, health.host), []).append((profile, health))
+        wanted: set[str] = set()
+        for (state, host), members in troubled.items():
+            who = ", ".join(f"{names.get(p.service, p.service)} {p.name!r}" for p, _ in members)
+            first = members[0][1]
+            if state is Health.UNREACHABLE:
+                key = f"down-{host}"
+                detail = f" ({first.detail})" if first.detail else ""
+                text = (
+                    f"{host} ({who}) is unreachable since {clock(first.since)}{detail}. "
+                    f"RunMonitor keeps trying, gently; next try {clock(first.until)}."
+                )
+                actions = None if key in self.banners.keys() else [("Retry now", self._retry_now)]
+                self.banners.show_message(key, "warning", text, actions)
+            else:
+                key = f"limited-{host}"
+                text = f"{host} ({who}) asked us to slow down; checks resume at {clock(first.until)}."
+                self.banners.show_message(key, "info", text)
+            wanted.add(key)
+        for key in self.banners.keys():
+            if key.startswith(("down-", "limited-")) and key not in wanted:
+                self.banners.dismiss(key)
+
+    def _retry_now(self) -> None:
+        self.context.engine.refresh()
 
     def _show_startup_notices(self) -> None:
         for index, notice in enumerate(self.context.workspace.notices):
-            self.banners.show_message(f"notice-{index}", notice.level, notice.text)
+            self.banners.show_message(f"notice-{notice.topic}-{index}", notice.level, notice.text)
         for profile_id, reason in self.context.sign_in_needed.items():
             profile = self._profile(profile_id)
             if profile is not None:
@@ -420,6 +483,101 @@ class MainWindow(QMainWindow):
     def _keep(self, dialog: QDialog) -> None:
         self._dialogs.append(dialog)
         dialog.finished.connect(lambda *_: self._dialogs.remove(dialog) if dialog in self._dialogs else None)
+
+    # -- preferences, import and export ---------------------------------------------------------
+    def open_preferences(self) -> PreferencesDialog:
+        dialog = PreferencesDialog(self.context.workspace.settings, self._apply_preferences, self)
+        dialog.applied.connect(lambda note: self.statusBar().showMessage(note, 8000))
+        self._keep(dialog)
+        dialog.open()
+        return dialog
+
+    async def _apply_preferences(self, changes: dict[str, Any], storage: str | None) -> str | None:
+        workspace = self.context.workspace
+        notes: list[str] = []
+        if changes:
+            settings = await workspace.update_preferences(changes)
+            self.context.preferences_changed()
+            self.theme.set_appearance(settings.appearance)
+        if storage is not None:
+            notes += await workspace.change_secret_storage(storage)  # type: ignore[arg-type]
+            for key in self.banners.keys():
+                if key.startswith(("notice-secrets-", "secrets-")):
+                    self.banners.dismiss(key)
+            for index, note in enumerate(notes):
+                self.banners.show_message(f"secrets-{index}", "warning", note)
+            notes = [f"Secrets moved to {workspace.secrets.backend}."]
+        return " ".join(["Preferences saved.", *notes])
+
+    def export_profiles(self) -> None:
+        if not self.context.profiles():
+            self.banners.show_message("export", "info", "There are no profiles to export yet.")
+            return
+        dialog = QFileDialog(self, "Export profiles", str(Path.home() / "runmonitor-profiles.json"))
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptSave)
+        dialog.setNameFilter("Profile exports (*.json)")
+        dialog.setDefaultSuffix("json")
+        dialog.fileSelected.connect(lambda path: self._spawn(self._export_to(Path(path))))
+        self._keep(dialog)
+        dialog.open()
+
+    async def _export_to(self, path: Path) -> None:
+        try:
+            count = await asyncio.to_thread(export_profiles, self.context.workspace.settings, path)
+        except (SettingsError, OSError) as exc:
+            self.banners.show_message("export", "error", f"Profiles not exported to {path}: {exc}")
+            return
+        self.banners.show_message(
+            "export",
+            "info",
+            f"Exported {count} profile(s) to {path}. Secrets are not in the file: whoever imports it "
+            "enters them.",
+        )
+
+    def import_profiles(self) -> None:
+        dialog = QFileDialog(self, "Import profiles", str(Path.home()))
+        dialog.setAcceptMode(QFileDialog.AcceptMode.AcceptOpen)
+        dialog.setFileMode(QFileDialog.FileMode.ExistingFile)
+        dialog.setNameFilter("Profile exports (*.json);;All files (*)")
+        dialog.fileSelected.connect(lambda path: self._spawn(self.import_from(Path(path))))
+        self._keep(dialog)
+        dialog.open()
+
+    async def import_from(self, path: Path) -> ImportDialog | None:
+        """Read an export; profiles that clash with existing ones are decided in a dialog."""
+        try:
+            imported = await asyncio.to_thread(read_import, path)
+        except SettingsError as exc:
+            self.banners.show_message("import", "error", f"Nothing imported: {exc}")
+            return None
+        plan = plan_import(self.context.workspace.settings, imported, "ask")
+        dialog = ImportDialog(path, plan, self)
+        dialog.accepted.connect(lambda: self._spawn(self._finish_import(plan)))
+        self._keep(dialog)
+        dialog.open()
+        return dialog
+
+    async def _finish_import(self, plan: ImportPlan) -> None:
+        try:
+            outcome = await self.context.workspace.import_profiles(plan)
+        except SettingsError as exc:
+            self.banners.show_message("import", "error", f"Nothing imported: {exc}")
+            return
+        for profile in [*outcome.added, *outcome.replaced]:
+            await self.context.profile_saved(profile)
+        self._set_profile_names({str(p.id): p.name for p in self.context.profiles()})
+        for tab in self.service_tabs.values():
+            tab.reload_profiles()
+        changed = [*outcome.added, *outcome.replaced]
+        needing = [p.name for p in changed if str(p.id) in self.context.sign_in_needed]
+        text = (
+            f"Imported {len(outcome.added)} profile(s), replaced {len(outcome.replaced)}, "
+            f"skipped {outcome.skipped}."
+        )
+        if needing:
+            text += f" Enter the secrets of {', '.join(repr(n) for n in needing)} (Manage profiles…)."
+        self.banners.show_message("import", "info", text)
+        self._update_status()
 
     # -- state and closing ---------------------------------------------------------------------
     def save_state(self, settings: QSettings) -> None:

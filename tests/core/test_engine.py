@@ -12,7 +12,14 @@ from typing import Any
 
 import pytest
 
-from runmonitor.core.engine import EventKind, PollingEngine, QueuedForQuota, RunEvent, transition_event
+from runmonitor.core.engine import (
+    EventKind,
+    Health,
+    PollingEngine,
+    QueuedForQuota,
+    RunEvent,
+    transition_event,
+)
 from runmonitor.core.errors import AuthFailed, ConnectionFailed, ServerError
 from runmonitor.core.history import AsyncHistory, IntentState
 from runmonitor.core.models import RunAction, RunRef, RunSnapshot
@@ -604,3 +611,43 @@ async def test_waits_and_expired_tokens_are_not_failures(env: Env, fault: Fault)
     if fault.kind is FaultKind.EXPIRED_TOKEN:
         logins = [r for r in env.sim.requests(key) if r.path.endswith("/iaas/api/login")]
         assert len(logins) == 2  # the first sign-in and exactly one renewal
+
+
+async def test_health_tells_each_profiles_state_next_check_and_outages(env: Env) -> None:
+    marquez, codestream = env.profile("marquez"), env.profile("codestream")
+    env.sim.force("marquez", "long", "long")
+    env.sim.force("codestream", "approval")
+    for _ in range(2):
+        await env.engine.create_run(marquez, env.request("marquez"))
+    await env.engine.create_run(codestream, env.request("codestream"))
+
+    def state(profile: str) -> Health:
+        return env.engine.health([profile])[profile].state
+
+    await wait_for(lambda: env.engine.health([marquez])[marquez].last_ok is not None, what="a good answer")
+    health = env.engine.health([marquez, "nobody"])
+    assert health[marquez].state is Health.OK
+    assert health[marquez].followed == 2
+    assert health[marquez].next_check is not None
+    assert health["nobody"].state is Health.IDLE and health["nobody"].next_check is None
+
+    env.engine.pause(marquez)
+    assert state(marquez) is Health.PAUSED
+    assert env.engine.health([marquez])[marquez].next_check is None
+    assert state(codestream) is Health.OK
+    env.engine.resume(marquez)
+
+    plan = env.sim.faults("marquez").randomly(1.0, Fault(FaultKind.DROP))
+    await wait_for(lambda: state(marquez) is Health.UNREACHABLE, what="unreachable")
+    down = env.engine.health([marquez])[marquez]
+    assert down.since is not None and down.until is not None
+    assert down.until >= down.since
+    plan.clear()
+    await wait_for(lambda: state(marquez) is Health.OK, timeout=10, what="recovery")
+
+    # 60 simulated seconds are two real ones at this time scale.
+    env.sim.faults("codestream").next(Fault(FaultKind.RATE_LIMIT, retry_after="60"))
+    await wait_for(lambda: state(codestream) is Health.RATE_LIMITED, what="rate limited")
+    limited = env.engine.health([codestream])[codestream]
+    assert limited.until is not None and limited.until > datetime.now(UTC)
+    await wait_for(lambda: state(codestream) is Health.OK, timeout=10, what="the wait to end")

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,6 +51,36 @@ def qloop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
             pass
         asyncio.events._set_running_loop(None)
         asyncio.set_event_loop(None)
+
+
+def run(qtbot: Any, coro: Coroutine[Any, Any, Any], timeout: int = 15000) -> Any:
+    """Run ``coro`` on the qasync loop while qtbot waits; its result."""
+    task = asyncio.ensure_future(coro)
+    qtbot.waitUntil(task.done, timeout=timeout)
+    return task.result()
+
+
+@pytest.fixture
+def window(qtbot: Any, qloop: asyncio.AbstractEventLoop, tmp_path: Path) -> Iterator[Any]:
+    """The main window on a demo workspace (no demo runs) against its own simulator."""
+    from runmonitor.core.appcontext import AppContext
+    from runmonitor.core.paths import app_paths
+    from runmonitor.simulator import Simulator
+    from runmonitor.ui.main_window import MainWindow
+
+    sim = Simulator(seed=99, time_scale=20.0).start()
+    paths = app_paths({"RUNMONITOR_HOME": str(tmp_path / "home")})
+    context = run(qtbot, AppContext.open(demo=True, paths=paths, simulator=sim, demo_runs=False))
+    main = MainWindow(context)
+    qtbot.addWidget(main)
+    run(qtbot, main.load())
+    main.show()
+    qtbot.waitExposed(main)
+    try:
+        yield main
+    finally:
+        run(qtbot, context.close())
+        sim.stop()
 
 
 def accessible_name(widget: QWidget) -> str:

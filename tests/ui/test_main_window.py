@@ -2,61 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-import qasync
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLineEdit
 
-from runmonitor.core.appcontext import AppContext
-from runmonitor.core.paths import app_paths
 from runmonitor.core.status import RunStatus
 from runmonitor.simulator import Simulator
 from runmonitor.ui.create_dialog import CreateRunDialog
 from runmonitor.ui.main_window import MainWindow
-
-
-@pytest.fixture
-def loop(qapp: QApplication) -> Iterator[asyncio.AbstractEventLoop]:
-    """A qasync loop that runs while qtbot waits (the window's coroutines run on it)."""
-    event_loop = qasync.QEventLoop(qapp, already_running=True)
-    asyncio.set_event_loop(event_loop)
-    yield event_loop
-    for task in asyncio.all_tasks(event_loop):
-        task.cancel()
-    # The threads behind asyncio.to_thread (qasync keeps its pool under a mangled name).
-    executor = getattr(event_loop, "_QEventLoop__default_executor", None)
-    if executor is not None:
-        executor.shutdown(wait=True)
-    asyncio.events._set_running_loop(None)
-    asyncio.set_event_loop(None)
-
-
-def run(qtbot: Any, coro: Coroutine[Any, Any, Any], timeout: int = 15000) -> Any:
-    task = asyncio.ensure_future(coro)
-    qtbot.waitUntil(task.done, timeout=timeout)
-    return task.result()
-
-
-@pytest.fixture
-def window(qtbot: Any, loop: asyncio.AbstractEventLoop, tmp_path: Path) -> Iterator[MainWindow]:
-    sim = Simulator(seed=99, time_scale=20.0).start()
-    paths = app_paths({"RUNMONITOR_HOME": str(tmp_path / "home")})
-    context = run(qtbot, AppContext.open(demo=True, paths=paths, simulator=sim, demo_runs=False))
-    main = MainWindow(context)
-    qtbot.addWidget(main)
-    run(qtbot, main.load())
-    main.show()
-    qtbot.waitExposed(main)
-    try:
-        yield main
-    finally:
-        run(qtbot, context.close())
-        sim.stop()
 
 
 def open_tab(window: MainWindow, key: str) -> Any:

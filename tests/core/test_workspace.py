@@ -1,0 +1,64 @@
+"""Workspace: preferences and moving secrets between stores, with real files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from runmonitor.core.paths import AppPaths, app_paths
+from runmonitor.core.profiles import Profile
+from runmonitor.core.secrets import MemorySecrets, PlaintextFileSecrets, plaintext_file_path
+from runmonitor.core.workspace import Workspace
+
+
+@pytest.fixture
+def paths(tmp_path: Path) -> AppPaths:
+    return app_paths({"RUNMONITOR_HOME": str(tmp_path / "home")})
+
+
+def profile(name: str = "prod") -> Profile:
+    return Profile(
+        service="invision",
+        name=name,
+        connection={"base_url": "https://invision.example.com/api"},
+    )
+
+
+async def test_preferences_are_validated_saved_and_survive_a_restart(paths: AppPaths) -> None:
+    workspace = await Workspace.open(paths, secret_mode="session")
+    await workspace.update_preferences({"retention_days": 30, "appearance": "dark"})
+    with pytest.raises(ValidationError, match="retention_days"):
+        await workspace.update_preferences({"retention_days": -1})
+    with pytest.raises(ValueError, match="profiles"):
+        await workspace.update_preferences({"profiles": []})
+    assert workspace.settings.retention_days == 30  # the refused change left the good one alone
+    again = await Workspace.open(paths, secret_mode="session")
+    assert again.settings.retention_days == 30
+    assert again.settings.appearance == "dark"
+
+
+async def test_secrets_move_to_the_file_store_and_back_without_loss(paths: AppPaths) -> None:
+    workspace = await Workspace.open(paths, secret_mode="session")
+    first, second = profile("prod"), profile("staging")
+    await workspace.add_profile(first, {"api_key": "key-one-for-the-move"})
+    await workspace.add_profile(second, {"api_key": "key-two-for-the-move"})
+    assert isinstance(workspace.secrets, MemorySecrets)
+
+    notes = await workspace.change_secret_storage("plaintext_file")
+    assert notes and "unencrypted" in notes[0].lower()
+    assert isinstance(workspace.secrets, PlaintextFileSecrets)
+    assert await workspace.secrets.get(str(first.id), "api_key") == "key-one-for-the-move"
+    saved = json.loads((paths.config_dir / "settings.json").read_text())
+    assert saved["secret_storage"] == "plaintext_file"
+    assert "key-one-for-the-move" not in (paths.config_dir / "settings.json").read_text()
+
+    reopened = await Workspace.open(paths)
+    assert await reopened.secrets.get(str(second.id), "api_key") == "key-two-for-the-move"
+
+    await reopened.change_secret_storage("session")
+    assert await reopened.secrets.get(str(second.id), "api_key") == "key-two-for-the-move"
+    # Moving out of the file empties it: the keys are not left behind in plain text.
+    assert "key-two-for-the-move" not in plaintext_file_path(paths).read_text()
