@@ -158,3 +158,25 @@ def test_pausing_polling_shows_in_the_status_bar(qtbot: Any, window: MainWindow)
     assert window.next_check_label.text() == "No checks due"
     window.pause_action.trigger()
     assert window.paused_label.text().startswith("Following")
+
+
+def test_every_control_in_the_window_and_preferences_has_an_accessible_name(
+    qtbot: Any, window: MainWindow
+) -> None:
+    from PySide6.QtWidgets import QAbstractButton, QAbstractItemView, QAbstractSpinBox, QComboBox, QLineEdit
+
+    from tests.ui.conftest import accessible_name
+
+    dialog = window.open_preferences()
+    controls = (QAbstractButton, QAbstractItemView, QAbstractSpinBox, QComboBox, QLineEdit)
+    unnamed = []
+    checked = 0
+    for root in (window, dialog):
+        for widget in root.findChildren(controls):
+            if not widget.isVisibleTo(root) or widget.focusPolicy() == Qt.FocusPolicy.NoFocus:
+                continue
+            checked += 1
+            if not accessible_name(widget).strip():
+                unnamed.append(f"{type(widget).__name__} {widget.objectName()!r} in {type(root).__name__}")
+    assert checked > 30
+    assert not unnamed, unnamed
