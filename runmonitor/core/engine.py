@@ -211,6 +211,8 @@ class _Host:
     down: bool = False
     #: When this host stopped answering (wall clock), while it is down.
     down_since: datetime | None = None
+    #: Monotonic time until which the service asked us to wait (429 / quota).
+    limited_until: float = 0.0
     failures: int = 0
     limited: int = 0
     probing: bool = False
@@ -653,7 +655,7 @@ class PollingEngine:
             paused = self.is_paused(profile_id)
             next_check = None if paused or not dues else at(min(dues))
             down = next((h for h in hosts if h.down), None)
-            limited = next((h for h in hosts if h.limited and h.not_before > now_mono), None)
+            limited = next((h for h in hosts if h.limited_until > now_mono), None)
             stale = [t.record for t in mine if t.record.stale]
             if profile_id in self._auth_needed:
                 health = replace(base, state=Health.SIGN_IN, detail="sign-in needed")
@@ -674,7 +676,7 @@ class PollingEngine:
                     base,
                     state=Health.RATE_LIMITED,
                     host=limited.name,
-                    until=at(limited.not_before),
+                    until=at(limited.limited_until),
                     next_check=next_check,
                     detail="the service asked us to slow down",
                 )
@@ -1010,6 +1012,7 @@ class PollingEngine:
                 else schedule.backoff(host.limited, 2.0, self.rng)
             )
             host.not_before = max(host.not_before, now + wait)
+            host.limited_until = host.not_before
             tracked.due = host.not_before
             self._push(tracked.due, "run", record.id)
             await self._mark_failure(tracked, exc, stale=False)

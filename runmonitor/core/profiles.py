@@ -8,6 +8,8 @@ keyring under the profile's id, so renaming a profile never orphans a key.
 
 from __future__ import annotations
 
+import os
+import shlex
 from collections.abc import Mapping
 from datetime import UTC, datetime, time
 from typing import Any, Literal
@@ -23,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from runmonitor.core.engine import EventKind
 from runmonitor.core.errors import AuthFailed
 from runmonitor.core.schedule import PollSchedule
 from runmonitor.services import registry
@@ -58,6 +61,106 @@ class NotificationPrefs(BaseModel):
             missing = "quiet_until" if self.quiet_until is None else "quiet_from"
             raise ValueError(f"quiet hours need both a start and an end ({missing} is missing)")
         return self
+
+
+FIXED = "fixed"
+"""Kind of a notification: a target succeeds after a notified failure."""
+COALESCED = "coalesced"
+"""Kind of a notification that sums up several events."""
+HOOK_KINDS = frozenset({kind.value for kind in EventKind} | {FIXED, COALESCED})
+"""Every kind a hook can be asked to run for."""
+_POSIX = os.name == "posix"
+
+
+class PolicyOptions(BaseModel):
+    """Global knobs of the policy, for the settings file (see :meth:`NotificationPolicy.configure`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    coalesce_window_s: float = Field(
+        default=5.0,
+        ge=0,
+        le=300,
+        title="Group notifications within (s)",
+        description="Events this close together are shown as one notification per profile and kind.",
+    )
+    max_per_flush: int = Field(
+        default=4,
+        ge=1,
+        le=50,
+        title="At most this many at once",
+        description="More notifications than this at one moment are folded into one summary.",
+    )
+    notify_fixed: bool = Field(
+        default=True,
+        title="Fixed",
+        description="When failures are notified, also notify when a failing pipeline or job succeeds again.",
+    )
+
+
+class HookConfig(BaseModel):
+    """A command to run when certain things happen (for the settings file)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    command: str = Field(
+        min_length=1,
+        max_length=4096,
+        title="Command",
+        description="A program and its arguments, e.g. `notify-team --channel ops`. Not run through a "
+        "shell; the run's data is in RUNMONITOR_* environment variables.",
+    )
+    events: frozenset[str] = Field(
+        default=frozenset({"failed", "succeeded", "cancelled", FIXED}),
+        title="Run for",
+        description="Which events run the command.",
+    )
+    timeout_s: float = Field(
+        default=30.0, gt=0, le=3600, title="Timeout (s)", description="The command is stopped after this."
+    )
+    include_quiet: bool = Field(
+        default=False,
+        title="Also for states found at start-up",
+        description="Run it for states found on the first check after start-up or waking from sleep too.",
+    )
+
+    @field_validator("command")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        try:
+            argv = shlex.split(value, posix=_POSIX)
+        except ValueError as exc:
+            raise ValueError(f"cannot be split into a program and arguments: {exc}") from None
+        if not argv:
+            raise ValueError("names no program")
+        return value
+
+    @field_validator("events")
+    @classmethod
+    def _known(cls, value: frozenset[str]) -> frozenset[str]:
+        unknown = sorted(value - HOOK_KINDS)
+        if unknown:
+            raise ValueError(
+                f"unknown event kinds {', '.join(unknown)}; known: {', '.join(sorted(HOOK_KINDS))}"
+            )
+        return value
+
+    def argv(self) -> list[str]:
+        return shlex.split(self.command, posix=_POSIX)
+
+    @property
+    def program(self) -> str:
+        """The program's name (for logs and messages; arguments may be private)."""
+        return os.path.basename(self.argv()[0])
+
+    def wants(self, subject: Any) -> bool:
+        """Whether this hook runs for ``subject`` (an engine RunEvent or a Notification)."""
+        kind = subject.kind
+        if isinstance(kind, EventKind):  # an engine event
+            if subject.quiet and not self.include_quiet:
+                return False
+            return kind.value in self.events
+        return str(kind) in self.events
 
 
 class ProfileError(ValueError):
@@ -234,6 +337,22 @@ class Settings(BaseModel):
         le=36500,
         title="Keep history (days)",
         description="Finished runs older than this go.",
+    )
+    notify_options: PolicyOptions = Field(default_factory=PolicyOptions)
+    hook: HookConfig | None = Field(
+        default=None,
+        title="Command on events",
+        description="A command RunMonitor runs when a run fails, succeeds… (none: no command).",
+    )
+    notifications_muted_until: datetime | None = Field(
+        default=None,
+        title="Notifications paused until",
+        description="Set from the tray's Pause notifications; kept across restarts.",
+    )
+    close_to_tray: bool | None = Field(
+        default=None,
+        title="Closing the window",
+        description="True: keep running in the background; False: quit; empty: ask the first time.",
     )
     appearance: Literal["system", "light", "dark"] = Field(
         default="system",

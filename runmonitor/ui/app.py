@@ -60,6 +60,10 @@ async def main(
     window.quit_requested.connect(shutdown.set)
     app.aboutToQuit.connect(shutdown.set)
     await window.load()
+    if window.notifications is not None:
+        await window.notifications.start(desktop=screenshot is None)
+    if window.tray is not None:
+        window.tray.show()
     if tab:
         window.open_tab(tab)
     window.show()
@@ -74,6 +78,10 @@ async def main(
         ui_state.sync()
         window.ticker.stop()
         window.status_soon.stop()
+        if window.notifications is not None:
+            await window.notifications.aclose()
+        if window.tray is not None:
+            window.tray.hide()
         await context.close()
         window.hide()
         window.deleteLater()

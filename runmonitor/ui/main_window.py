@@ -12,11 +12,13 @@ from typing import Any
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
     QLabel,
     QMainWindow,
+    QSystemTrayIcon,
     QTabWidget,
     QVBoxLayout,
     QWidget,
@@ -27,27 +29,32 @@ from runmonitor.core.appcontext import AppContext
 from runmonitor.core.engine import EventKind, Health, ProfileHealth, RunEvent
 from runmonitor.core.errors import RunMonitorError, check_outcome
 from runmonitor.core.history import RunRecord
+from runmonitor.core.overview import overview
 from runmonitor.core.profiles import Profile
 from runmonitor.core.settings import ImportPlan, SettingsError, export_profiles, plan_import, read_import
 from runmonitor.services import registry
 from runmonitor.ui.banners import BannerArea
 from runmonitor.ui.icons import app_icon
 from runmonitor.ui.import_dialog import ImportDialog
+from runmonitor.ui.notifications import NotificationCenter
 from runmonitor.ui.preferences import PreferencesDialog
 from runmonitor.ui.profile_dialog import ProfileDialog
 from runmonitor.ui.runs_view import RunsView, spawn
 from runmonitor.ui.service_tab import ServiceTab
 from runmonitor.ui.status import Entry, HealthStrip, clock, describe, next_check_text
 from runmonitor.ui.theme import Theme, app_instance
+from runmonitor.ui.tray import Tray, tray_available
 
 
 class MainWindow(QMainWindow):
     quit_requested = Signal()
 
-    def __init__(self, context: AppContext) -> None:
+    def __init__(self, context: AppContext, *, tray: bool | None = None) -> None:
+        """``tray``: use a tray icon (None: when the desktop has a tray)."""
         super().__init__()
         self.context = context
-        self.setWindowTitle(f"{APP_NAME}{' — demo' if context.demo else ''}")
+        self._title = f"{APP_NAME}{' (demo)' if context.demo else ''}"
+        self.setWindowTitle(self._title)
         self.setWindowIcon(app_icon())
         self.setAccessibleName(APP_NAME)
         self.banners = BannerArea()
@@ -81,6 +88,19 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._dialogs: list[QDialog] = []
         self.health: dict[str, ProfileHealth] = {}
+        self.overview = overview([])
+        self._quitting = False
+        self.tray: Tray | None = None
+        self.notifications: NotificationCenter | None = None
+        if tray if tray is not None else tray_available():
+            self.tray = Tray(self, recent=self.recent_runs)
+        self.notifications = NotificationCenter(
+            context,
+            show_banner=self._notification_banner,
+            open_runs=self._open_notification,
+            tray=self.tray.icon if self.tray is not None else None,
+            parent=self,
+        )
 
         self.context.engine.subscribe(self.on_event)
         self.ticker = QTimer(self)
@@ -107,7 +127,7 @@ class MainWindow(QMainWindow):
         self._menu_action(file_menu, "&Import profiles…", None, self.import_profiles)
         self._menu_action(file_menu, "&Export profiles…", None, self.export_profiles)
         file_menu.addSeparator()
-        self._menu_action(file_menu, "&Quit", "Ctrl+Q", self.quit_requested.emit)
+        self._menu_action(file_menu, "&Quit", "Ctrl+Q", self.quit)
         edit = self.menuBar().addMenu("&Edit")
         self.preferences_action = self._menu_action(edit, "&Preferences…", "Ctrl+,", self.open_preferences)
         self.preferences_action.setMenuRole(QAction.MenuRole.PreferencesRole)
@@ -121,7 +141,7 @@ class MainWindow(QMainWindow):
                 view, f"{title}", f"Ctrl+{index + 1}", lambda i=index: self.tabs.setCurrentIndex(i)
             )
         polling = self.menuBar().addMenu("&Polling")
-        self.pause_action = self._menu_action(polling, "&Pause all polling", None, self._toggle_pause)
+        self.pause_action = self._menu_action(polling, "&Pause all polling", None, self.toggle_pause)
         self.pause_action.setCheckable(True)
         help_menu = self.menuBar().addMenu("&Help")
         self._menu_action(help_menu, "&About RunMonitor", None, self._about)
@@ -155,7 +175,7 @@ class MainWindow(QMainWindow):
         view = widget.view if isinstance(widget, ServiceTab) else self.all_runs
         view.focus_filter()
 
-    def _toggle_pause(self) -> None:
+    def toggle_pause(self) -> None:
         if self.context.engine.is_paused():
             self.context.engine.resume()
         else:
@@ -165,11 +185,7 @@ class MainWindow(QMainWindow):
     def _about(self) -> None:
         dialog = QDialog(self)
         dialog.setWindowTitle("About RunMonitor")
-        text = QLabel(
-            f"{APP_NAME} {__version__}\nStart and watch runs on Cognite, Marquez, InVision, Connhex and "
-            f"Code Stream.\n\nSecrets: {self.context.workspace.secrets.backend}\n"
-            f"Settings: {self.context.workspace.store.path}\nHistory: {self.context.history.path}"
-        )
+        text = QLabel(self.diagnostics())
         text.setTextFormat(Qt.TextFormat.PlainText)
         text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -179,6 +195,80 @@ class MainWindow(QMainWindow):
         layout.addWidget(buttons)
         self._keep(dialog)
         dialog.open()
+
+    def diagnostics(self) -> str:
+        """What About shows: versions, where things are, the tray and the notification channel."""
+        workspace = self.context.workspace
+        tray = "yes" if self.tray is not None else "none on this desktop (status is in the window title)"
+        channel = self.notifications.describe() if self.notifications is not None else "off"
+        return (
+            f"{APP_NAME} {__version__}\nStart and watch runs on Cognite, Marquez, InVision, Connhex and "
+            f"Code Stream.\n\nSecrets: {workspace.secrets.backend}\nSettings: {workspace.store.path}\n"
+            f"History: {self.context.history.path}\nTray icon: {tray}\nNotifications: {channel}"
+        )
+
+    # -- tray, notifications, visibility -------------------------------------------------------
+    def recent_runs(self) -> list[RunRecord]:
+        records = self.all_runs.model.records()
+        return sorted(records, key=lambda r: r.snapshot.ended_at or r.first_seen_at, reverse=True)
+
+    def show_run(self, run_id: int) -> bool:
+        """Bring the window up on run ``run_id`` (its service tab, else All runs)."""
+        self.bring_up()
+        row = self.all_runs.model.row_of(run_id)
+        if row is None:
+            return False
+        record = self.all_runs.model.record_at(row)
+        tab = self.service_tabs.get(record.ref.service)
+        if tab is not None:
+            index = tab.profile_box.findData(record.profile_id)
+            if index >= 0:
+                tab.profile_box.setCurrentIndex(index)
+            self.tabs.setCurrentWidget(tab)
+            tab.view.proxy.set_text("")
+            if tab.view.select_run(run_id):
+                return True
+        self.tabs.setCurrentWidget(self.all_runs)
+        self.all_runs.proxy.set_text("")
+        return self.all_runs.select_run(run_id)
+
+    def bring_up(self) -> None:
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    def toggle_visible(self) -> None:
+        if self.isVisible() and not self.isMinimized():
+            self.hide()
+        else:
+            self.bring_up()
+
+    def mute_notifications(self, until: datetime | None) -> None:
+        if self.notifications is None:
+            return
+        held = self.notifications.mute_until(until)
+        if until is None:
+            note = "Notifications resumed"
+            note += f" ({held} held back while paused)." if held else "."
+        else:
+            note = f"Notifications paused until {until.astimezone().strftime('%a %H:%M')}."
+        self.statusBar().showMessage(note, 8000)
+        self._update_status()
+
+    def _notification_banner(self, notification: Any, clicked: Any) -> None:
+        level = "error" if notification.urgency == "critical" else "info"
+        actions = [("Show run", clicked)] if notification.run_ids else None
+        self.banners.show_message(
+            f"notify-{notification.key}", level, f"{notification.title} — {notification.body}", actions
+        )
+
+    def _open_notification(self, notification: Any) -> None:
+        if notification.run_ids:
+            self.show_run(notification.run_ids[0])
+        else:
+            self.bring_up()
 
     # -- data ----------------------------------------------------------------------------------
     async def load(self) -> None:
@@ -328,6 +418,7 @@ class MainWindow(QMainWindow):
             profile=profile,
             stored_secrets=stored,
             secret_warning=self.context.workspace.secrets.warning,
+            default_notifications=self.context.workspace.settings.notifications,
             tester=self._tester(profile),
             parent=self,
         )
@@ -433,6 +524,15 @@ class MainWindow(QMainWindow):
         self._health_banners(profiles)
         for tab in self.service_tabs.values():
             tab.update_health()
+        sign_in = sum(1 for h in self.health.values() if h.state is Health.SIGN_IN)
+        self.overview = overview(self.all_runs.model.records(), sign_in=sign_in)
+        title = f"{self._title} — {self.overview.summary()}"
+        if self.notifications is not None and self.notifications.muted_until is not None:
+            title += " · notifications paused"
+        if self.windowTitle() != title:
+            self.setWindowTitle(title)
+        if self.tray is not None:
+            self.tray.update(self.overview)
 
     def _health_banners(self, profiles: list[Profile]) -> None:
         """One banner per host that is down or rate limiting us; gone when it recovers."""
@@ -499,6 +599,8 @@ class MainWindow(QMainWindow):
             settings = await workspace.update_preferences(changes)
             self.context.preferences_changed()
             self.theme.set_appearance(settings.appearance)
+            if self.notifications is not None:
+                self.notifications.settings_changed(settings)
         if storage is not None:
             notes += await workspace.change_secret_storage(storage)  # type: ignore[arg-type]
             for key in self.banners.keys():
@@ -623,8 +725,76 @@ class MainWindow(QMainWindow):
     def service_tabs_views(self) -> list[tuple[str, RunsView]]:
         return [(key, tab.view) for key, tab in self.service_tabs.items()]
 
-    def closeEvent(self, event: QCloseEvent) -> None:
-        # Closing the window quits (until the tray arrives): polling stops cleanly and
-        # every followed run stays in the history for the next start.
-        event.ignore()
+    def quit(self) -> None:
+        """Really close (Quit in a menu): the app shuts down."""
+        self._quitting = True
         self.quit_requested.emit()
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        """Closing the window: to the tray where there is one; else ask (once, if wanted)
+        whether to keep running minimised in the taskbar or to quit."""
+        event.ignore()
+        choice = self.context.workspace.settings.close_to_tray
+        if self._quitting or choice is False:
+            self.quit()
+            return
+        if self.tray is not None:
+            self.hide()
+            if choice is None:
+                self.tray.icon.showMessage(
+                    APP_NAME,
+                    "RunMonitor keeps following your runs here. Quit from this icon's menu.",
+                    QSystemTrayIcon.MessageIcon.Information,
+                    8000,
+                )
+                self._remember_close(True)
+            return
+        if choice is True:
+            self.showMinimized()
+            return
+        self.ask_on_close()
+
+    def ask_on_close(self) -> QDialog:
+        dialog = QDialog(self)
+        dialog.setWindowTitle("Keep RunMonitor running?")
+        text = QLabel(
+            "There is no tray on this desktop. RunMonitor can keep following your runs in the "
+            "background, minimised in the taskbar (its title shows how things stand), or quit. "
+            "Followed runs are kept either way."
+        )
+        text.setTextFormat(Qt.TextFormat.PlainText)
+        text.setWordWrap(True)
+        remember = QCheckBox("Do this every time (change it in Preferences)")
+        buttons = QDialogButtonBox()
+        keep = buttons.addButton("Keep running", QDialogButtonBox.ButtonRole.AcceptRole)
+        quit_button = buttons.addButton("Quit", QDialogButtonBox.ButtonRole.DestructiveRole)
+        buttons.addButton(QDialogButtonBox.StandardButton.Cancel)
+        keep.setDefault(True)
+
+        def keep_running() -> None:
+            if remember.isChecked():
+                self._remember_close(True)
+            dialog.accept()
+            self.showMinimized()
+
+        def quit_now() -> None:
+            if remember.isChecked():
+                self._remember_close(False)
+            dialog.accept()
+            self.quit()
+
+        keep.clicked.connect(keep_running)
+        quit_button.clicked.connect(quit_now)
+        buttons.rejected.connect(dialog.reject)
+        layout = QVBoxLayout(dialog)
+        layout.addWidget(text)
+        layout.addWidget(remember)
+        layout.addWidget(buttons)
+        self.close_dialog = dialog
+        self.close_buttons = (keep, quit_button, remember)
+        self._keep(dialog)
+        dialog.open()
+        return dialog
+
+    def _remember_close(self, keep_running: bool) -> None:
+        self._spawn(self.context.workspace.update_preferences({"close_to_tray": keep_running}))

@@ -1,11 +1,15 @@
 """The dialog that adds or edits a connection profile.
 
-Its fields are the profile's name and a :class:`~runmonitor.ui.forms.ModelForm` of the
-service's connection model. Secrets are typed here but never shown: an already-stored secret
-appears as an empty field with the placeholder "stored — leave empty to keep", and an empty
-field keeps it. The dialog cannot read stored secrets, so "Test connection" hands the tester
-what it has: the draft profile (no secrets) and the secrets typed in this dialog; the tester
-fills in the stored ones itself.
+Its fields are the profile's name, a :class:`~runmonitor.ui.forms.ModelForm` of the
+service's connection model and, below it, the profile's notification preferences: "Use the
+global defaults" (stored as ``notifications=None``, so later changes to the defaults apply) or
+the profile's own choices (a form of :class:`~runmonitor.core.profiles.NotificationPrefs`).
+
+Secrets are typed here but never shown: an already-stored secret appears as an empty field
+with the placeholder "stored — leave empty to keep", and an empty field keeps it. The dialog
+cannot read stored secrets, so "Test connection" hands the tester what it has: the draft
+profile (no secrets) and the secrets typed in this dialog; the tester fills in the stored ones
+itself.
 
 Open it with ``.open()`` (never ``exec()``: a nested event loop breaks the qasync tasks) and
 connect :attr:`ProfileDialog.saved`; then read :meth:`result_profile` and :meth:`result_secrets`.
@@ -14,18 +18,21 @@ connect :attr:`ProfileDialog.saved`; then read :meth:`result_profile` and :meth:
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Any
 
 from pydantic import ValidationError
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QPalette, QShowEvent
 from PySide6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFrame,
+    QGroupBox,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -41,10 +48,24 @@ from runmonitor.core.errors import (
     RunMonitorError,
     check_outcome,
 )
-from runmonitor.core.profiles import PLACEHOLDER, Profile, ProfileError, validate_connection
+from runmonitor.core.profiles import (
+    PLACEHOLDER,
+    NotificationPrefs,
+    Profile,
+    ProfileError,
+    validate_connection,
+)
 from runmonitor.services import get as get_service
 from runmonitor.services.base import ServiceConfig
-from runmonitor.ui.forms import RECOLOUR_EVENTS, FieldError, ModelForm, errors_by_path, feedback_icon, tone
+from runmonitor.ui.forms import (
+    RECOLOUR_EVENTS,
+    FieldError,
+    HelpLabel,
+    ModelForm,
+    errors_by_path,
+    feedback_icon,
+    tone,
+)
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +172,132 @@ class _Notes(QWidget):
         self.setVisible(bool(notes))
 
 
+_NOTIFIED = (
+    ("on_failure", "failures"),
+    ("on_success", "successes"),
+    ("on_start", "starts"),
+    ("on_cancel", "cancellations"),
+)
+QUIET_HOURS_MESSAGE = "quiet hours need both a start and an end: set this one too, or clear the other"
+
+
+def _clock(value: time) -> str:
+    return value.strftime("%H:%M")
+
+
+def describe_prefs(prefs: NotificationPrefs) -> str:
+    """One sentence saying what ``prefs`` notify, e.g. "Failures and cancellations; quiet 22:00–07:00."."""
+    kinds = [label for name, label in _NOTIFIED if getattr(prefs, name)]
+    if not kinds:
+        text = "No run outcomes are notified"
+    elif len(kinds) == 1:
+        text = f"{kinds[0].capitalize()} are notified"
+    else:
+        text = f"{', '.join(kinds[:-1]).capitalize()} and {kinds[-1]} are notified"
+    if prefs.quiet_from is not None and prefs.quiet_until is not None:
+        text += f"; quiet hours {_clock(prefs.quiet_from)}–{_clock(prefs.quiet_until)}"
+    else:
+        text += "; no quiet hours"
+    return text + "."
+
+
+def place_quiet_hours_error(errors: Mapping[str, str], values: Mapping[str, Any]) -> dict[str, str]:
+    """Move NotificationPrefs' "both or neither" error (a model-level one, path "") beside the
+    quiet-hours field that is missing, so it is shown where the fix is."""
+    found = dict(errors)
+    has_from, has_until = values.get("quiet_from") is not None, values.get("quiet_until") is not None
+    if "" in found and has_from != has_until:
+        missing = "quiet_until" if has_from else "quiet_from"
+        found.pop("")
+        found[missing] = QUIET_HOURS_MESSAGE
+    return found
+
+
+class NotificationSection(QGroupBox):
+    """A profile's notification preferences: the global defaults, or its own choices.
+
+    While "Use the global defaults" is checked the form is hidden and a line says what the
+    defaults notify; unchecking shows the form, filled with the profile's own choices (or, for a
+    profile without any, with the defaults as a starting point).
+    """
+
+    def __init__(
+        self,
+        own: NotificationPrefs | None,
+        defaults: NotificationPrefs,
+        parent: QWidget | None = None,
+    ) -> None:
+        super().__init__("Notifications", parent)
+        self.setAccessibleName("Notifications for this profile")
+        self.defaults = defaults
+        box = QVBoxLayout(self)
+        box.setContentsMargins(10, 8, 10, 8)
+        box.setSpacing(4)
+        self.use_defaults = QCheckBox("&Use the global defaults")
+        self.use_defaults.setAccessibleName("Use the global notification defaults")
+        self.use_defaults.setToolTip(
+            "Checked: this profile follows the defaults in Edit → Preferences → Notifications, "
+            "also when they change later. Unchecked: this profile has its own choices."
+        )
+        self.use_defaults.setChecked(own is None)
+        box.addWidget(self.use_defaults)
+        self.summary = HelpLabel("")
+        self.summary.setAccessibleName("What is notified")
+        box.addWidget(self.summary)
+        self.form = ModelForm(NotificationPrefs, values=(own or defaults).model_dump(mode="json"))
+        form_layout = self.form.layout()
+        if form_layout is not None:  # level with the check box above it
+            form_layout.setContentsMargins(0, 6, 0, 0)
+        self.form.setAccessibleName("This profile's notification choices")
+        box.addWidget(self.form)
+        self.use_defaults.toggled.connect(self._sync)
+        self._sync()
+
+    def uses_defaults(self) -> bool:
+        return self.use_defaults.isChecked()
+
+    def _sync(self) -> None:
+        own = not self.uses_defaults()
+        self.form.setVisible(own)
+        if own:
+            self.summary.setText(
+                "This profile's own choices; later changes to the global defaults do not apply to it. "
+                "Sign-in needed and unconfirmed creates are always notified."
+            )
+        else:
+            self.summary.setText(
+                f"{describe_prefs(self.defaults)} Change the defaults in Edit → Preferences → Notifications."
+            )
+            self.form.clear_errors()
+
+    def focus_chain(self) -> list[QWidget]:
+        return [self.use_defaults, *self.form.focus_chain()]
+
+    def validate(self) -> tuple[bool, NotificationPrefs | None]:
+        """(True, None) for the defaults, (True, prefs) for valid own choices, or (False, None)
+        after showing what is wrong beside its field."""
+        self.form.clear_errors()
+        if self.uses_defaults():
+            return True, None
+        values = self.form.values()
+        local = self.form.local_errors()
+        try:
+            prefs = NotificationPrefs.model_validate(values)
+        except ValidationError as exc:
+            self.set_errors({**errors_by_path(exc), **local})
+            return False, None
+        if local:
+            self.set_errors(local)
+            return False, None
+        return True, prefs
+
+    def set_errors(self, errors: Mapping[str, str]) -> None:
+        self.form.set_errors(place_quiet_hours_error(errors, self.form.values()))
+
+    def errors(self) -> dict[str, str]:
+        return self.form.errors()
+
+
 class ProfileDialog(QDialog):
     """Add or edit a profile of one service. Open with ``.open()``; listen to :attr:`saved`."""
 
@@ -165,6 +312,7 @@ class ProfileDialog(QDialog):
         stored_secrets: Mapping[str, bool] | None = None,
         secret_warning: str | None = None,
         tester: Tester | None = None,
+        default_notifications: NotificationPrefs | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -248,6 +396,16 @@ class ProfileDialog(QDialog):
         holder_box = QVBoxLayout(holder)
         holder_box.setContentsMargins(0, 0, 4, 0)
         holder_box.addWidget(self.form)
+        # -- notifications --------------------------------------------------------------------------
+        self.notifications = NotificationSection(
+            profile.notifications if profile is not None else None,
+            default_notifications or NotificationPrefs(),
+        )
+        # Level with the connection form's fields (the form keeps its frames 6 px off the edges).
+        notify_row = QHBoxLayout()
+        notify_row.setContentsMargins(6, 4, 6, 0)
+        notify_row.addWidget(self.notifications)
+        holder_box.addLayout(notify_row)
         holder_box.addStretch(1)
         self.scroll_area.setWidget(holder)
 
@@ -322,7 +480,9 @@ class ProfileDialog(QDialog):
         self.form.changed.connect(self._update_warnings)
         self.name_edit.textChanged.connect(lambda _text: self.name_error.set_message(None))
         self._update_warnings()
-        QWidget.setTabOrder(self.form.focus_chain()[-1], self.test_button)
+        chain = [*self.form.focus_chain(), *self.notifications.focus_chain(), self.test_button]
+        for first, second in itertools.pairwise(chain):
+            QWidget.setTabOrder(first, second)
         QWidget.setTabOrder(self.test_button, self.save_button)
         QWidget.setTabOrder(self.save_button, self.cancel_button)
         self.name_edit.setFocus()
@@ -373,15 +533,17 @@ class ProfileDialog(QDialog):
                     return None, found
         return normalised, {}
 
-    def _draft(self, name: str, connection: dict[str, Any]) -> Profile:
-        data: dict[str, Any] = {"service": self.service_key, "name": name, "connection": connection}
+    def _draft(
+        self, name: str, connection: dict[str, Any], notifications: NotificationPrefs | None = None
+    ) -> Profile:
+        data: dict[str, Any] = {
+            "service": self.service_key,
+            "name": name,
+            "connection": connection,
+            "notifications": notifications,
+        }
         if self.profile is not None:
-            data.update(
-                id=self.profile.id,
-                polling=self.profile.polling,
-                notifications=self.profile.notifications,
-                created_at=self.profile.created_at,
-            )
+            data.update(id=self.profile.id, polling=self.profile.polling, created_at=self.profile.created_at)
         data["updated_at"] = datetime.now(UTC)
         return Profile.model_validate(data)
 
@@ -402,17 +564,29 @@ class ProfileDialog(QDialog):
         if errors:
             self.form.set_errors(errors)
             ok = False
-        if not ok or connection is None:
+        prefs_ok, notifications = self.notifications.validate()
+        if not ok or not prefs_ok or connection is None:
             self._focus_first_error()
             return False
         try:
-            profile = self._draft(name, connection)
+            profile = self._draft(name, connection, notifications)
         except ValidationError as exc:
             found = errors_by_path(exc)
             name_errors = [text for path, text in found.items() if path.split(".")[0] == "name"]
             if name_errors:
                 self.name_error.set_message("\n".join(name_errors))
-            others = {path: text for path, text in found.items() if path.split(".")[0] != "name"}
+            notify = {
+                path.removeprefix("notifications").removeprefix("."): text
+                for path, text in found.items()
+                if path.split(".")[0] == "notifications"
+            }
+            if notify:
+                self.notifications.set_errors(notify)
+            others = {
+                path: text
+                for path, text in found.items()
+                if path.split(".")[0] not in ("name", "notifications")
+            }
             if others:
                 self.form.set_errors(others)
             self._focus_first_error()
@@ -427,8 +601,10 @@ class ProfileDialog(QDialog):
         if self.name_error.message():
             self.name_edit.setFocus()
             self.scroll_area.ensureWidgetVisible(self.name_row)
-        else:
+        elif self.form.errors() or not self.notifications.errors():
             self.form.focus_first_error()
+        else:
+            self.notifications.form.focus_first_error()
 
     # -- live warnings ------------------------------------------------------------------------------
     def current_warnings(self) -> list[str]:
@@ -473,10 +649,11 @@ class ProfileDialog(QDialog):
             self._show_outcome("failed", "Fix the marked fields first.", kind="error")
             return
         name = self.name_edit.text().strip() or (self.profile.name if self.profile else "Unsaved profile")
+        stored = self.profile.notifications if self.profile is not None else None
         try:
-            draft = self._draft(name, connection)
+            draft = self._draft(name, connection, stored)
         except ValidationError:
-            draft = self._draft("Unsaved profile", connection)
+            draft = self._draft("Unsaved profile", connection, stored)
         self._set_testing(True)
         self._test_task = asyncio.ensure_future(self.run_test(draft, self.typed_secrets()))
         self._test_task.add_done_callback(_report_failure)

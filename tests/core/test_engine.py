@@ -646,8 +646,11 @@ async def test_health_tells_each_profiles_state_next_check_and_outages(env: Env)
     await wait_for(lambda: state(marquez) is Health.OK, timeout=10, what="recovery")
 
     # 60 simulated seconds are two real ones at this time scale.
-    env.sim.faults("codestream").next(Fault(FaultKind.RATE_LIMIT, retry_after="60"))
-    await wait_for(lambda: state(codestream) is Health.RATE_LIMITED, what="rate limited")
-    limited = env.engine.health([codestream])[codestream]
+    env.sim.force("marquez", "long")
+    await env.engine.create_run(marquez, env.request("marquez"))
+    env.sim.faults("marquez").next(Fault(FaultKind.RATE_LIMIT, retry_after="60"))
+    await wait_for(lambda: any(r.status == 429 for r in env.sim.requests("marquez")), what="the 429")
+    await wait_for(lambda: state(marquez) is Health.RATE_LIMITED, timeout=2, what="rate limited")
+    limited = env.engine.health([marquez])[marquez]
     assert limited.until is not None and limited.until > datetime.now(UTC)
-    await wait_for(lambda: state(codestream) is Health.OK, timeout=10, what="the wait to end")
+    await wait_for(lambda: state(marquez) is Health.OK, timeout=10, what="the wait to end")

@@ -105,11 +105,6 @@ def test_find_focuses_the_filter_and_filters(qtbot: Any, window: MainWindow) -> 
     assert tab.view.proxy.rowCount() == 1
 
 
-def test_closing_the_window_asks_to_quit(qtbot: Any, window: MainWindow) -> None:
-    with qtbot.waitSignal(window.quit_requested, timeout=2000):
-        window.close()
-
-
 def test_demo_screenshot_from_the_command_line(tmp_path: Path) -> None:
     import os
     import subprocess

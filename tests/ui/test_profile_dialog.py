@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+from datetime import time
 from typing import Any
 
 import pytest
@@ -10,12 +12,12 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QLineEdit, QPushButton
 
 from runmonitor.core.errors import AuthFailed, ConnectionFailed, NotFound, TimedOut
-from runmonitor.core.profiles import Profile, secret_fields
+from runmonitor.core.profiles import NotificationPrefs, Profile, secret_fields
 from runmonitor.services import get as get_service
 from runmonitor.services import registry
 from runmonitor.simulator import Simulator
 from runmonitor.ui.profile_dialog import STORED_PLACEHOLDER, ProfileDialog, outcome_of
-from tests.ui.conftest import accessible_name
+from tests.ui.conftest import accessible_name, run
 
 SERVICES = list(registry())
 KEYRING_WARNING = "No keyring is available: keys are kept only until RunMonitor quits"
@@ -389,3 +391,131 @@ def test_keyboard_path_through_the_dialog(qtbot: Any) -> None:
     assert positions == sorted(positions)
     for widget in sequence:
         assert accessible_name(widget).strip()
+
+
+# -- notifications ------------------------------------------------------------------------------------------
+
+GLOBAL_PREFS = NotificationPrefs(on_success=True, quiet_from=time(22, 0), quiet_until=time(7, 0))
+
+
+def test_a_new_profile_uses_the_global_defaults(qtbot: Any, sim: Simulator) -> None:
+    dialog = make(qtbot, "invision", default_notifications=GLOBAL_PREFS)
+    section = dialog.notifications
+    assert section.use_defaults.isChecked()
+    assert section.isVisibleTo(dialog)
+    assert not section.form.isVisibleTo(dialog)
+    assert section.summary.text().startswith(
+        "Failures, successes and cancellations are notified; quiet hours 22:00–07:00."
+    )
+    fill(dialog, "sim", sim.demo_connection("invision"))
+    assert dialog.save() is True
+    assert dialog.result_profile().notifications is None
+    # Without defaults handed in, the summary describes the model's own defaults.
+    plain = make(qtbot, "invision")
+    assert plain.notifications.summary.text().startswith(
+        "Failures and cancellations are notified; no quiet hours."
+    )
+
+
+def test_own_choices_start_from_the_defaults_and_survive_toggling(qtbot: Any, sim: Simulator) -> None:
+    dialog = make(qtbot, "invision", default_notifications=GLOBAL_PREFS, tester=simulator_tester(sim))
+    section = dialog.notifications
+    section.use_defaults.setChecked(False)
+    assert section.form.isVisibleTo(dialog)
+    assert section.form.values() == GLOBAL_PREFS.model_dump(mode="json")
+    section.form.set_values({**section.form.values(), "on_start": True})
+    section.use_defaults.setChecked(True)
+    section.use_defaults.setChecked(False)
+    assert section.form.values()["on_start"] is True  # what was typed is kept
+    # The section is on the keyboard path between the connection fields and "Test connection".
+    order = [dialog.name_edit]
+    widget = dialog.name_edit.nextInFocusChain()
+    while widget is not dialog.name_edit and len(order) < 80:
+        order.append(widget)
+        widget = widget.nextInFocusChain()
+    sequence = [
+        dialog.form.field_widget("timeout_seconds"),
+        section.use_defaults,
+        section.form.field_widget("on_failure"),
+        section.form.field_widget("quiet_until"),
+        dialog.test_button,
+        dialog.save_button,
+    ]
+    positions = [order.index(w) for w in sequence]
+    assert positions == sorted(positions)
+    assert accessible_name(section.use_defaults) == "Use the global notification defaults"
+
+
+def test_invalid_quiet_hours_are_refused_beside_the_field(qtbot: Any, sim: Simulator) -> None:
+    dialog = make(qtbot, "invision", default_notifications=NotificationPrefs())
+    fill(dialog, "sim", sim.demo_connection("invision"))
+    section = dialog.notifications
+    section.use_defaults.setChecked(False)
+    section.form.set_values({**section.form.values(), "quiet_from": "21:30:00"})
+    saved: list[bool] = []
+    dialog.saved.connect(lambda: saved.append(True))
+    assert dialog.save() is False
+    assert saved == [] and dialog.isVisible()
+    with pytest.raises(RuntimeError):
+        dialog.result_profile()
+    label = section.form.error_label("quiet_until")
+    assert "need both a start and an end" in label.text()
+    assert label.isVisibleTo(dialog)
+    assert section.form.field_row("quiet_until").isAncestorOf(label)
+    assert section.form.errors() == {"quiet_until": label.text()}  # not a line at the top
+    assert dialog.form.errors() == {}
+    # Back to the defaults: nothing to refuse (the own choices are not stored).
+    section.use_defaults.setChecked(True)
+    assert section.form.errors() == {}
+    section.use_defaults.setChecked(False)
+    section.form.set_values({**section.form.values(), "quiet_until": "06:15:00"})
+    assert dialog.save() is True
+    prefs = dialog.result_profile().notifications
+    assert prefs is not None
+    assert (prefs.quiet_from, prefs.quiet_until) == (time(21, 30), time(6, 15))
+
+
+def test_a_profile_override_is_saved_read_back_and_removed(qtbot: Any, window: Any) -> None:
+    workspace = window.context.workspace
+    settings_path = workspace.paths.config_dir / "settings.json"
+    profile = window.context.profiles("marquez")[0]
+    assert profile.notifications is None
+
+    def edit(current: Profile) -> ProfileDialog:
+        return make(
+            qtbot,
+            "marquez",
+            profile=current,
+            stored_secrets=run(qtbot, workspace.stored_secrets(current)),
+            default_notifications=workspace.settings.notifications,
+        )
+
+    def stored_prefs() -> Any:
+        data = json.loads(settings_path.read_text())
+        return next(p for p in data["profiles"] if p["id"] == str(profile.id))["notifications"]
+
+    dialog = edit(profile)
+    assert dialog.notifications.use_defaults.isChecked()
+    dialog.notifications.use_defaults.setChecked(False)
+    form = dialog.notifications.form
+    form.set_values({**form.values(), "on_success": True, "on_failure": False})
+    form.set_values({**form.values(), "quiet_from": "23:00:00", "quiet_until": "06:00:00"})
+    assert dialog.save() is True
+    run(qtbot, workspace.update_profile(dialog.result_profile(), dialog.result_secrets()))
+
+    saved = workspace.profile(str(profile.id))
+    own = workspace.settings.notifications_for(saved)
+    assert own != workspace.settings.notifications
+    assert (own.on_success, own.on_failure, own.quiet_from) == (True, False, time(23, 0))
+    assert stored_prefs()["on_success"] is True and stored_prefs()["quiet_until"] == "06:00:00"
+
+    again = edit(saved)
+    assert not again.notifications.use_defaults.isChecked()
+    assert again.notifications.form.values()["quiet_from"] == "23:00:00"
+    again.notifications.use_defaults.setChecked(True)
+    assert again.save() is True
+    run(qtbot, workspace.update_profile(again.result_profile(), again.result_secrets()))
+    back = workspace.profile(str(profile.id))
+    assert back.notifications is None
+    assert workspace.settings.notifications_for(back) == workspace.settings.notifications
+    assert stored_prefs() is None

@@ -1,0 +1,142 @@
+"""The tray icon: the worst current state at a glance, and a menu rebuilt each time it opens.
+
+The icon's *shape* tells the state, its colour repeats it (never colour alone): a cross for
+failing, a question mark for sign-in needed, a play sign while runs go, a check mark when all
+is well, a hollow ring when nothing is followed. Where there is no tray (GNOME without the
+AppIndicator extension, offscreen), :func:`tray_available` says so and the window carries
+the state in its title instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from PySide6.QtGui import QAction, QIcon, QPainter, QPixmap
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+
+from runmonitor import APP_NAME
+from runmonitor.core.notify import until_tomorrow
+from runmonitor.core.overview import Overall, Overview
+from runmonitor.core.status import RunStatus
+from runmonitor.ui.icons import app_icon, status_label, status_pixmap
+
+if TYPE_CHECKING:
+    from runmonitor.core.history import RunRecord
+    from runmonitor.ui.main_window import MainWindow
+
+STATE_ICONS: dict[Overall, RunStatus] = {
+    Overall.FAILING: RunStatus.FAILED,
+    Overall.SIGN_IN: RunStatus.UNKNOWN,
+    Overall.RUNNING: RunStatus.RUNNING,
+    Overall.OK: RunStatus.SUCCEEDED,
+    Overall.NOTHING: RunStatus.PENDING,
+}
+#: How many recent runs the menu lists.
+RECENT_RUNS = 8
+
+
+def tray_available() -> bool:
+    return QSystemTrayIcon.isSystemTrayAvailable()
+
+
+def state_icon(state: Overall) -> QIcon:
+    """The app icon with the state's status badge in the lower right, for the tray."""
+    icon = QIcon()
+    base = app_icon()
+    for size in (16, 22, 24, 32, 48, 64):
+        pixmap = QPixmap(size, size)
+        pixmap.fill(0)
+        painter = QPainter(pixmap)
+        try:
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.drawPixmap(0, 0, base.pixmap(size, size))
+            badge = max(9, round(size * 0.62))
+            painter.drawPixmap(size - badge, size - badge, status_pixmap(STATE_ICONS[state], size=badge))
+        finally:
+            painter.end()
+        icon.addPixmap(pixmap)
+    return icon
+
+
+def tooltip(overview: Overview, paused: bool, muted_until: datetime | None) -> str:
+    lines = [f"{APP_NAME}: {overview.summary()}"]
+    if overview.last_ok is not None:
+        lines.append(f"Last good check {overview.last_ok.astimezone().strftime('%H:%M:%S')}")
+    if paused:
+        lines.append("Polling paused")
+    if muted_until is not None:
+        lines.append(f"Notifications paused until {muted_until.astimezone().strftime('%a %H:%M')}")
+    return "\n".join(lines)
+
+
+class Tray:
+    """The tray icon and its menu for one window."""
+
+    def __init__(self, window: MainWindow, *, recent: Callable[[], list[RunRecord]]) -> None:
+        self.window = window
+        self.recent = recent
+        self.icon = QSystemTrayIcon(window)
+        self.menu = QMenu(window)
+        self.menu.setAccessibleName("RunMonitor tray menu")
+        self.menu.aboutToShow.connect(self.rebuild)
+        self.icon.setContextMenu(self.menu)
+        self.icon.activated.connect(self._activated)
+        self.state: Overall | None = None
+        self.rebuild()
+
+    def show(self) -> None:
+        self.icon.show()
+
+    def update(self, overview: Overview) -> None:
+        if overview.state is not self.state:
+            self.state = overview.state
+            self.icon.setIcon(state_icon(overview.state))
+        center = self.window.notifications
+        self.icon.setToolTip(
+            tooltip(overview, self.window.context.engine.is_paused(), center.muted_until if center else None)
+        )
+
+    def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason in (QSystemTrayIcon.ActivationReason.Trigger, QSystemTrayIcon.ActivationReason.DoubleClick):
+            self.window.toggle_visible()
+
+    def rebuild(self) -> None:
+        """The menu as it should be now (called each time it opens)."""
+        window = self.window
+        menu = self.menu
+        menu.clear()
+        records = self.recent()[:RECENT_RUNS]
+        heading = menu.addAction("Recent runs" if records else "No runs yet")
+        heading.setEnabled(False)
+        for record in records:
+            text = f"{status_label(record.status)} · {record.ref.target} · {record.ref.run_id[:12]}"
+            action = menu.addAction(text)
+            action.setIcon(QIcon(status_pixmap(record.status, stale=record.stale, size=16)))
+            action.triggered.connect(lambda *_, rid=record.id: window.show_run(rid))
+        menu.addSeparator()
+        notify = menu.addMenu("Pause &notifications")
+        center = window.notifications
+        muted = center.muted_until if center is not None else None
+        if muted is not None:
+            resume = notify.addAction(f"Resume (paused until {muted.astimezone().strftime('%a %H:%M')})")
+            resume.triggered.connect(lambda *_: window.mute_notifications(None))
+            notify.addSeparator()
+        hour = notify.addAction("For 1 hour")
+        hour.triggered.connect(lambda *_: window.mute_notifications(datetime.now(UTC) + timedelta(hours=1)))
+        tomorrow = notify.addAction("Until tomorrow morning")
+        tomorrow.triggered.connect(lambda *_: window.mute_notifications(until_tomorrow(datetime.now(UTC))))
+        polling = menu.addAction("Pause &polling")
+        polling.setCheckable(True)
+        polling.setChecked(window.context.engine.is_paused())
+        polling.triggered.connect(lambda *_: window.toggle_pause())
+        menu.addSeparator()
+        shown = menu.addAction("&Hide window" if window.isVisible() else "&Show window")
+        shown.triggered.connect(lambda *_: window.toggle_visible())
+        quit_action = QAction("&Quit", menu)
+        quit_action.triggered.connect(lambda *_: window.quit_requested.emit())
+        menu.addAction(quit_action)
+
+    def hide(self) -> None:
+        self.icon.hide()
