@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication, QStyleFactory
 
 from runmonitor import APP_ID, APP_NAME, __version__
 from runmonitor.core.appcontext import AppContext
+from runmonitor.core.logs import setup_logging
 from runmonitor.core.redact import RedactingFilter
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,8 @@ async def main(
     from runmonitor.ui.main_window import MainWindow
 
     context = await AppContext.open(demo=demo)
+    log_path = setup_logging(context.workspace.paths)
+    log.info("RunMonitor %s started%s; log file %s", __version__, " (demo)" if demo else "", log_path)
     window = MainWindow(context)
     ui_state = QSettings(str(context.workspace.paths.state_dir / "ui.ini"), QSettings.Format.IniFormat)
     window.restore_state(ui_state)
