@@ -289,6 +289,9 @@ class PollingEngine:
         self._parked: list[tuple[str, Any]] = []
         self._last_tick: tuple[float, float] | None = None
         self._stopping = False
+        #: Unchanged checks waiting to be written: run id -> (snapshot, checked at).
+        self._quiet_checks: dict[int, tuple[RunSnapshot, datetime]] = {}
+        self._quiet_flush: asyncio.Task[None] | None = None
 
     # -- subscribers ------------------------------------------------------------------------
     def subscribe(self, callback: Callable[[RunEvent], None]) -> Callable[[], None]:
@@ -356,6 +359,18 @@ class PollingEngine:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def start_empty(self) -> None:
+        """Run the scheduler without taking anything over from the history.
+
+        For a one-shot command (``runmonitor run create --wait``) that follows only what it
+        creates itself: the history's open runs, watches and queued creates stay with the
+        window, pending creates are not marked unconfirmed, and no retention runs here.
+        """
+        if self._scheduler is not None:
+            return
+        self._stopping = False
+        self._scheduler = asyncio.create_task(self._run(), name="runmonitor-poller")
+
     async def stop(self) -> None:
         """Stop polling and wait for requests in flight; everything is already in the history."""
         self._stopping = True
@@ -366,6 +381,11 @@ class PollingEngine:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*([scheduler] if scheduler else []), *tasks, return_exceptions=True)
+        quiet, self._quiet_flush = self._quiet_flush, None
+        if quiet is not None:
+            quiet.cancel()
+            await asyncio.gather(quiet, return_exceptions=True)
+        await self.flush_quiet_checks()
 
     @property
     def running(self) -> bool:
@@ -983,8 +1003,34 @@ class PollingEngine:
             }
         )
 
+    #: Checks that changed nothing are written to the history in batches this often (seconds).
+    QUIET_FLUSH_EVERY = 1.0
+
     async def _apply_snapshot(self, record: RunRecord, snapshot: RunSnapshot, *, quiet: bool) -> RunRecord:
         kind = transition_event(record.snapshot, snapshot)
+        if (
+            kind is None
+            and snapshot.status is record.status
+            and not snapshot.status.terminal
+            and not record.stale
+            and not record.closed
+        ):
+            # Nothing happened: keep the new details in memory now and write them with the
+            # next batch (one transaction a second instead of one per check). A crash loses at
+            # most that second of "last checked" times, never a status.
+            now = self.clock.now()
+            merged = snapshot.model_copy(
+                update={
+                    "ref": record.ref.model_copy(update={"extra": {**record.ref.extra, **snapshot.ref.extra}})
+                }
+            )
+            self._quiet_checks[record.id] = (merged, now)
+            if self._quiet_flush is None or self._quiet_flush.done():
+                self._quiet_flush = asyncio.create_task(
+                    self._flush_quiet_later(), name="runmonitor-quiet-checks"
+                )
+            return replace(record, snapshot=merged, last_checked_at=now, last_attempt_at=now)
+        self._quiet_checks.pop(record.id, None)  # this full write supersedes it
         updated = await self.history.record_check(record.id, snapshot, event=kind.value if kind else None)
         if kind is not None:
             self.stats.transitions += 1
@@ -1046,8 +1092,25 @@ class PollingEngine:
         self._push(tracked.due, "run", record.id)
         await self._mark_failure(tracked, exc, stale=True)
 
+    async def _flush_quiet_later(self) -> None:
+        await asyncio.sleep(self.QUIET_FLUSH_EVERY)
+        await self.flush_quiet_checks()
+
+    async def flush_quiet_checks(self) -> None:
+        """Write the batched unchanged checks now."""
+        items = [(run, snapshot, at) for run, (snapshot, at) in self._quiet_checks.items()]
+        self._quiet_checks.clear()
+        if not items:
+            return
+        try:
+            await self.history.record_quiet_checks(items)
+        except Exception:  # the next check writes again; a lost "last checked" time is harmless
+            log.exception("writing %d unchanged checks to the history failed", len(items))
+
     async def _mark_failure(self, tracked: _Tracked, exc: RunMonitorError, *, stale: bool) -> None:
         record = tracked.record
+        if record.id in self._quiet_checks:
+            await self.flush_quiet_checks()  # keep the order: the good check, then this failure
         became_stale = stale and not record.stale
         updated = await self.history.record_failure(
             record.id, kind=exc.kind, message=str(exc), stale=stale or record.stale

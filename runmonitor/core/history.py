@@ -885,6 +885,45 @@ class HistoryStore:
                 )
             return self._require_run(conn, run)
 
+    def record_quiet_checks(self, items: Sequence[tuple[int, RunSnapshot, datetime]]) -> int:
+        """Many checks that changed nothing but the details, in one transaction (the engine
+        batches them). ``snapshot.ref.extra`` is stored as given (already merged by the caller).
+
+        An item is skipped when the run changed since it was checked: it closed, its status
+        moved on, or a later attempt was recorded. Returns how many rows were updated.
+        """
+        updated = 0
+        with self._write() as conn:
+            for run, snapshot, at in items:
+                now = _now(at)
+                cursor = conn.execute(
+                    "UPDATE runs SET extra = ?, vendor_status = ?, detail = ?, message = ?, created_at = ?, "
+                    "started_at = ?, ended_at = ?, raw = ?, fetched_at = ?, last_checked_at = ?, "
+                    "last_attempt_at = ?, stale = 0, last_error = NULL, last_error_kind = NULL, "
+                    "activity_at = max(activity_at, ?) "
+                    "WHERE id = ? AND closed = 0 AND status = ? "
+                    "AND (last_attempt_at IS NULL OR last_attempt_at <= ?)",
+                    (
+                        _dumps(snapshot.ref.extra),
+                        snapshot.vendor_status,
+                        snapshot.detail,
+                        snapshot.message,
+                        _ts(snapshot.created_at),
+                        _ts(snapshot.started_at),
+                        _ts(snapshot.ended_at),
+                        self._raw_json(snapshot.raw),
+                        _ts(snapshot.fetched_at),
+                        now,
+                        now,
+                        now,
+                        run,
+                        snapshot.status.value,
+                        now,
+                    ),
+                )
+                updated += cursor.rowcount
+        return updated
+
     def record_failure(
         self, run: int, *, kind: str, message: str, stale: bool, at: datetime | None = None
     ) -> RunRecord:
@@ -969,6 +1008,22 @@ class HistoryStore:
                 (service, profile_id, target, run_id),
             ).fetchone()
             return None if row is None else self._run_from_row(row)
+
+    def runs_with_run_id(
+        self, run_id: str, *, service: str | None = None, profile_id: str | None = None
+    ) -> list[RunRecord]:
+        """Runs whose service-side run id is exactly ``run_id`` (any target), newest first."""
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE run_id = ?"
+        params: list[Any] = [run_id]
+        if service is not None:
+            sql += " AND service = ?"
+            params.append(service)
+        if profile_id is not None:
+            sql += " AND profile_id = ?"
+            params.append(profile_id)
+        with self._read() as conn:
+            rows = conn.execute(sql + " ORDER BY first_seen_at DESC, id DESC", params).fetchall()
+            return [self._run_from_row(r) for r in rows]
 
     def open_runs(self, profile_id: str | None = None) -> list[RunRecord]:
         """Runs still followed (not closed), oldest first."""
@@ -1372,6 +1427,9 @@ class AsyncHistory:
     ) -> RunRecord:
         return await self.call(self._store.record_check, run, snapshot, event=event, at=at)
 
+    async def record_quiet_checks(self, items: Sequence[tuple[int, RunSnapshot, datetime]]) -> int:
+        return await self.call(self._store.record_quiet_checks, items)
+
     async def record_failure(
         self, run: int, *, kind: str, message: str, stale: bool, at: datetime | None = None
     ) -> RunRecord:
@@ -1395,6 +1453,11 @@ class AsyncHistory:
 
     async def find_run(self, service: str, profile_id: str, target: str, run_id: str) -> RunRecord | None:
         return await self.call(self._store.find_run, service, profile_id, target, run_id)
+
+    async def runs_with_run_id(
+        self, run_id: str, *, service: str | None = None, profile_id: str | None = None
+    ) -> list[RunRecord]:
+        return await self.call(self._store.runs_with_run_id, run_id, service=service, profile_id=profile_id)
 
     async def open_runs(self, profile_id: str | None = None) -> list[RunRecord]:
         return await self.call(self._store.open_runs, profile_id)

@@ -654,3 +654,17 @@ async def test_health_tells_each_profiles_state_next_check_and_outages(env: Env)
     limited = env.engine.health([marquez])[marquez]
     assert limited.until is not None and limited.until > datetime.now(UTC)
     await wait_for(lambda: state(marquez) is Health.OK, timeout=10, what="the wait to end")
+
+
+async def test_unchanged_checks_reach_the_history_in_batches(env: Env) -> None:
+    key = "marquez"
+    env.sim.force(key, "long")
+    record = await env.engine.create_run(env.profile(key), env.request(key))
+    await asyncio.sleep(0.6)  # several checks at 0.05-0.15 s, none a transition
+    followed = next(r for r in env.engine.followed() if r.id == record.id)
+    assert followed.last_checked_at is not None and followed.last_checked_at > record.first_seen_at
+    await env.engine.flush_quiet_checks()
+    stored = await env.history.get_run(record.id)
+    assert stored is not None
+    assert stored.last_checked_at is not None and stored.last_checked_at >= followed.last_checked_at
+    assert len(await env.history.timeline(record.id)) <= 3  # created, started maybe: no per-check rows

@@ -253,6 +253,28 @@ def test_stale_and_recovered(store: HistoryStore) -> None:
     )
 
 
+def test_quiet_checks_are_written_in_one_batch_unless_the_run_moved_on(store: HistoryStore) -> None:
+    a, _ = store.upsert_run("p", snap("a"), origin="created", at=T0)
+    b, _ = store.upsert_run("p", snap("b"), origin="created", at=T0)
+    c, _ = store.upsert_run("p", snap("c"), origin="created", at=T0)
+    checked = T0 + timedelta(seconds=5)
+    # b failed a check after the quiet one was queued; c finished meanwhile.
+    store.record_failure(b.id, kind="timed_out", message="no answer", stale=True, at=T0 + timedelta(seconds=6))
+    store.record_check(c.id, snap("c", RunStatus.SUCCEEDED), event="succeeded", at=T0 + timedelta(seconds=4))
+    items = [
+        (a.id, snap("a", message="still going", extra={"k": "v"}), checked),
+        (b.id, snap("b", message="stale news"), checked),
+        (c.id, snap("c", message="too late"), checked),
+    ]
+    assert store.record_quiet_checks(items) == 1
+    after_a, after_b, after_c = (store.get_run(r.id) for r in (a, b, c))
+    assert after_a is not None and after_a.last_checked_at == checked
+    assert after_a.snapshot.message == "still going" and after_a.ref.extra == {"k": "v"}
+    assert len(store.timeline(a.id)) == 1  # no transition for a quiet check
+    assert after_b is not None and after_b.stale and after_b.snapshot.message is None
+    assert after_c is not None and after_c.status is RunStatus.SUCCEEDED and after_c.snapshot.message is None
+
+
 def test_close_and_reopen(store: HistoryStore) -> None:
     record, _ = store.upsert_run("p", snap("r"), origin="added", at=T0)
     other, _ = store.upsert_run("q", snap("s"), origin="added", at=T0)
