@@ -42,7 +42,7 @@ def _utcnow() -> datetime:
 class NotificationPrefs(BaseModel):
     """When to tell the person about a run (the notification policy reads these)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     on_failure: bool = Field(default=True, title="Failures", description="Notify when a run fails.")
     on_success: bool = Field(default=False, title="Successes", description="Notify when a run succeeds.")
@@ -75,7 +75,7 @@ _POSIX = os.name == "posix"
 class PolicyOptions(BaseModel):
     """Global knobs of the policy, for the settings file (see :meth:`NotificationPolicy.configure`)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     coalesce_window_s: float = Field(
         default=5.0,
@@ -101,7 +101,7 @@ class PolicyOptions(BaseModel):
 class HookConfig(BaseModel):
     """A command to run when certain things happen (for the settings file)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     command: str = Field(
         min_length=1,

@@ -14,7 +14,7 @@ class PollSchedule(BaseModel):
     between status checks: fast while a run is young, slower as it ages.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     steps: tuple[tuple[float, float], ...] = Field(
         default=((0, 2.0), (60, 5.0), (600, 15.0), (3600, 60.0), (6 * 3600, 300.0)),
