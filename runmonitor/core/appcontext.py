@@ -16,9 +16,10 @@ from typing import Any
 
 from runmonitor.core.engine import PollingEngine
 from runmonitor.core.errors import AuthFailed, RunMonitorError
-from runmonitor.core.history import AsyncHistory
+from runmonitor.core.history import AsyncHistory, HistoryError
 from runmonitor.core.paths import AppPaths, app_paths
 from runmonitor.core.profiles import Profile, secret_fields
+from runmonitor.core.settings import Notice
 from runmonitor.core.workspace import Workspace
 from runmonitor.services import get, registry
 
@@ -40,6 +41,8 @@ class AppContext:
     demo: bool = False
     #: A folder made for this demo only, removed on close.
     scratch_home: Path | None = None
+    #: A temporary history used because the real one could not be opened (removed on close).
+    scratch_history: Path | None = None
 
     @classmethod
     async def open(
@@ -66,7 +69,7 @@ class AppContext:
         workspace = await Workspace.open(paths, secret_mode="session" if demo else None)
         if demo:
             await _add_demo_profiles(workspace, simulator)
-        history = await AsyncHistory.open(paths.history_path)
+        history, scratch_history = await _open_history(paths, workspace)
 
         def provider(profile_id: str) -> Any:
             return workspace.cached_client(profile_id)
@@ -78,6 +81,7 @@ class AppContext:
             retention_days=workspace.settings.retention_days,
         )
         context = cls(workspace, history, engine, simulator, demo=demo, scratch_home=scratch_home)
+        context.scratch_history = scratch_history
         await context.open_clients()
         await engine.start()
         if demo and demo_runs:
@@ -124,6 +128,28 @@ class AppContext:
             await asyncio.to_thread(self.simulator.stop)
         if self.scratch_home is not None:
             await asyncio.to_thread(shutil.rmtree, self.scratch_home, True)
+        if self.scratch_history is not None:
+            await asyncio.to_thread(shutil.rmtree, self.scratch_history, True)
+
+
+async def _open_history(paths: AppPaths, workspace: Workspace) -> tuple[AsyncHistory, Path | None]:
+    """The run history; when it cannot be opened (newer schema, not a database, no access),
+    the file is left exactly as it is and this session uses a temporary history instead."""
+    try:
+        return await AsyncHistory.open(paths.history_path), None
+    except HistoryError as exc:
+        log.error("run history unavailable: %s", exc)
+        scratch = Path(tempfile.mkdtemp(prefix="runmonitor-history-"))
+        workspace.notices.append(
+            Notice(
+                "error",
+                f"{exc} The file was left as it is. This session keeps runs in a temporary history "
+                "that is gone when RunMonitor quits.",
+                paths.history_path,
+                "history",
+            )
+        )
+        return await AsyncHistory.open(scratch / "history.sqlite3"), scratch
 
 
 async def _add_demo_profiles(workspace: Workspace, simulator: Any) -> None:
