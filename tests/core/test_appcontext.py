@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,9 @@ def garbage(path: Path) -> None:
 
 
 @pytest.mark.parametrize(("spoil", "says"), [(newer_schema, "newer RunMonitor"), (garbage, "run history")])
-async def test_an_unusable_history_is_kept_and_the_app_starts_anyway(tmp_path: Path, spoil, says) -> None:  # type: ignore[no-untyped-def]
+async def test_an_unusable_history_is_kept_and_the_app_starts_anyway(
+    tmp_path: Path, spoil: Callable[[Path], None], says: str
+) -> None:
     paths = app_paths({"RUNMONITOR_HOME": str(tmp_path / "home")}).ensure()
     spoil(paths.history_path)
     before = digest(paths.history_path)
