@@ -286,6 +286,8 @@ class PollingEngine:
         self._paused_all = False
         self._paused: set[str] = set()
         self._auth_needed: set[str] = set()
+        #: Refusals of credentials in a row per profile, since its last good answer.
+        self._auth_strikes: dict[str, int] = {}
         self._parked: list[tuple[str, Any]] = []
         self._last_tick: tuple[float, float] | None = None
         self._stopping = False
@@ -717,6 +719,7 @@ class PollingEngine:
 
     def credentials_changed(self, profile_id: str) -> None:
         """The profile's client was replaced (new key): drop answers in flight, check again."""
+        self._auth_strikes.pop(profile_id, None)
         for tracked in self._runs.values():
             if tracked.record.profile_id == profile_id:
                 tracked.generation += 1
@@ -918,6 +921,15 @@ class PollingEngine:
                 continue
             self._set_due(kind, key, now)
             free -= 1
+        if host.down:
+            # The host must be probed again, and the check that just failed may never come
+            # back (a create that is sent once, a run that ended): the oldest waiting check
+            # becomes the next probe, when the back-off allows.
+            while host.waiting:
+                kind, key = host.waiting.popleft()
+                if self._current_due(kind, key) is not None:
+                    self._set_due(kind, key, max(now, host.not_before))
+                    break
         self._kick()
 
     # -- one check of one run ---------------------------------------------------------------
@@ -966,6 +978,7 @@ class PollingEngine:
             tracked.again = False
             self._push(tracked.due, "run", record.id)
             self._host_answered(host)
+            self._auth_strikes.pop(record.profile_id, None)
         except asyncio.CancelledError:
             raise
         except KeyError:
@@ -1002,6 +1015,10 @@ class PollingEngine:
                 f"{_duration(schedule.heartbeat_interval)})",
             }
         )
+
+    #: Refusals of a profile's credentials in a row (no good answer between) before it is
+    #: paused as "sign-in needed".
+    AUTH_STRIKES = 3
 
     #: Checks that changed nothing are written to the history in batches this often (seconds).
     QUIET_FLUSH_EVERY = 1.0
@@ -1043,6 +1060,17 @@ class PollingEngine:
         schedule = self.schedule_for(record.profile_id)
         now = self.clock.monotonic()
         if isinstance(exc, (AuthFailed, Forbidden)):
+            strikes = self._auth_strikes.get(record.profile_id, 0) + 1
+            self._auth_strikes[record.profile_id] = strikes
+            if strikes < self.AUTH_STRIKES:
+                # A token that was refused right after a good sign-in (a proxy that dropped
+                # it, a clock jump, a revoked session) is tried again before anyone is asked
+                # to sign in: the checks back off meanwhile.
+                await self._mark_failure(tracked, exc, stale=True)
+                tracked.failures += 1
+                tracked.due = now + schedule.backoff(tracked.failures, schedule.base_interval, self.rng)
+                self._push(tracked.due, "run", record.id)
+                return
             # The profile pauses until its credentials change; the run keeps its last status.
             await self._mark_failure(tracked, exc, stale=False)
             await self._auth_needed_for(record.profile_id, exc, tracked.record)

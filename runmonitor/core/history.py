@@ -1201,6 +1201,11 @@ class HistoryStore:
             ).fetchall()
             return [self._intent_from_row(r) for r in rows]
 
+    def intent_count(self) -> int:
+        """How many creates were ever attempted (every create writes its intent first)."""
+        with self._read() as conn:
+            return int(conn.execute("SELECT count(*) FROM intents").fetchone()[0])
+
     def mark_pending_unconfirmed(self, *, at: datetime | None = None) -> list[IntentRecord]:
         """At start-up: every PENDING intent becomes UNCONFIRMED (its process is gone)."""
         now = _now(at)
@@ -1521,6 +1526,9 @@ class AsyncHistory:
 
     async def get_intent(self, intent_id: str) -> IntentRecord | None:
         return await self.call(self._store.get_intent, intent_id)
+
+    async def intent_count(self) -> int:
+        return await self.call(self._store.intent_count)
 
     async def open_intents(self) -> list[IntentRecord]:
         return await self.call(self._store.open_intents)

@@ -171,6 +171,15 @@ class Fault:
         return cls(**data)
 
 
+def fault_label(fault: Fault) -> str:
+    """A short name for reports: the kind, with the status or Retry-After where they differ."""
+    if fault.kind is FaultKind.HTTP_ERROR:
+        return f"http {fault.status}"
+    if fault.kind is FaultKind.RATE_LIMIT:
+        return "429 with Retry-After" if fault.retry_after else "429 without Retry-After"
+    return fault.kind.value.replace("_", " ")
+
+
 class FaultPlan:
     """The faults queued or randomly injected for one service."""
 
@@ -180,6 +189,8 @@ class FaultPlan:
         self._queue: list[Fault] = []
         self._random: list[tuple[float, Fault]] = []
         self.injected: dict[str, int] = {}
+        #: The same, by a finer label ("http_error 502", "rate_limit with Retry-After").
+        self.injected_detail: dict[str, int] = {}
 
     def next(self, fault: Fault, count: int = 1) -> FaultPlan:
         """Apply ``fault`` to the next ``count`` matching requests."""
@@ -198,6 +209,11 @@ class FaultPlan:
     def clear(self) -> None:
         with self._lock:
             self._queue.clear()
+            self._random.clear()
+
+    def clear_random(self) -> None:
+        """Stop the random faults; queued ones still wait for their request."""
+        with self._lock:
             self._random.clear()
 
     @property
@@ -220,6 +236,8 @@ class FaultPlan:
 
     def _count(self, fault: Fault) -> None:
         self.injected[fault.kind.value] = self.injected.get(fault.kind.value, 0) + 1
+        label = fault_label(fault)
+        self.injected_detail[label] = self.injected_detail.get(label, 0) + 1
 
 
 @dataclass

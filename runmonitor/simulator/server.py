@@ -144,6 +144,17 @@ class Simulator:
             self._thread.join(timeout=5)
             self._thread = None
 
+    def outage(self, seconds: float) -> threading.Timer:
+        """Stop answering (connections are refused) and come back on the same port after
+        ``seconds`` of real time; runs go on meanwhile, as on a server that restarts."""
+        port = self.port
+        self.stop()
+        self.requested_port = port
+        timer = threading.Timer(seconds, self.start)
+        timer.daemon = True
+        timer.start()
+        return timer
+
     def __enter__(self) -> Simulator:
         return self.start()
 
@@ -163,6 +174,8 @@ class Simulator:
     @property
     def port(self) -> int:
         if self._server is None:
+            if self.requested_port:  # down for an outage: it comes back on this port
+                return self.requested_port
             raise RuntimeError("simulator is not running")
         return int(self._server.server_address[1])
 

@@ -259,7 +259,9 @@ def test_quiet_checks_are_written_in_one_batch_unless_the_run_moved_on(store: Hi
     c, _ = store.upsert_run("p", snap("c"), origin="created", at=T0)
     checked = T0 + timedelta(seconds=5)
     # b failed a check after the quiet one was queued; c finished meanwhile.
-    store.record_failure(b.id, kind="timed_out", message="no answer", stale=True, at=T0 + timedelta(seconds=6))
+    store.record_failure(
+        b.id, kind="timed_out", message="no answer", stale=True, at=T0 + timedelta(seconds=6)
+    )
     store.record_check(c.id, snap("c", RunStatus.SUCCEEDED), event="succeeded", at=T0 + timedelta(seconds=4))
     items = [
         (a.id, snap("a", message="still going", extra={"k": "v"}), checked),

@@ -1,0 +1,109 @@
+"""The fault storm: the whole app (window offscreen) follows runs on all five simulated services
+while every kind of fault is injected in turn and then mixed. Nothing is lost, nothing is
+created twice, every run ends as the simulator says, and the window stays responsive.
+
+CI runs a smaller storm than ``benchmarks/bench_storm.py`` (which prints the figures for
+1,000 runs); the checks are the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runmonitor.core.appcontext import AppContext
+from runmonitor.core.paths import app_paths
+from runmonitor.simulator import Simulator
+from runmonitor.simulator.storm import Storm, StormReport, storm_phases, storm_through
+from tests.ui.conftest import run
+
+STORM_RUNS = 120
+
+
+async def storm_context(sim: Simulator, home: Path) -> AppContext:
+    """The demo profiles on ``sim`` with short timeouts and a quick back-off, as a storm needs."""
+    context = await AppContext.open(
+        demo=True, paths=app_paths({"RUNMONITOR_HOME": str(home)}), simulator=sim, demo_runs=False
+    )
+    for profile in context.profiles():
+        faster = profile.model_copy(update={"connection": {**profile.connection, "timeout_seconds": 1.0}})
+        saved = await context.workspace.update_profile(faster)
+        await context.profile_saved(saved)
+    await context.workspace.update_preferences(
+        {"polling": {"steps": [[0, 1.0], [30, 2.0]], "max_backoff": 4.0, "jitter": 0.2}}
+    )
+    context.preferences_changed()
+    return context
+
+
+@pytest.fixture
+def storm_window(qtbot: Any, qloop: asyncio.AbstractEventLoop, tmp_path: Path) -> Iterator[Any]:
+    from runmonitor.ui.main_window import MainWindow
+
+    sim = Simulator(seed=4242, time_scale=10.0).start()
+    context = run(qtbot, storm_context(sim, tmp_path / "home"))
+    window = MainWindow(context, tray=False)
+    qtbot.addWidget(window)
+    run(qtbot, window.load())
+    window.show()
+    try:
+        yield window
+    finally:
+        run(qtbot, context.close(), timeout=30000)
+        sim.stop()
+
+
+def describe(report: StormReport) -> str:
+    return (
+        f"followed {report.runs_followed}, attempted {report.creates_attempted}, "
+        f"queued {report.creates_queued}, "
+        f"unconfirmed {report.creates_unconfirmed} (adopted {report.adopted}, discarded {report.discarded}, "
+        f"ambiguous {report.ambiguous}), lost {report.lost[:5]}, mismatched {report.mismatched[:5]}, "
+        f"unfinished {report.unfinished[:5]}, duplicates {report.duplicates}, faults {report.faults}"
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(420)
+def test_the_window_follows_every_run_through_the_storm(qtbot: Any, storm_window: Any) -> None:
+    window = storm_window
+    sim = window.context.simulator
+    storm = Storm(sim, storm_phases(timeout_seconds=2.0), rate=0.25, phase_seconds=1.5, outage_seconds=2.5)
+    report = run(
+        qtbot,
+        storm_through(
+            window.context, storm, runs=STORM_RUNS, settle_timeout=150, on_record=window.run_changed
+        ),
+        timeout=300000,
+    )
+    print(describe(report))  # shown with -s; the benchmark prints the full figures
+    assert not report.lost, describe(report)
+    assert report.duplicates == 0, describe(report)
+    assert not report.mismatched, describe(report)
+    assert not report.unfinished, describe(report)
+    # Every kind of fault really happened.
+    kinds = set(report.faults)
+    for label in (
+        "http 500",
+        "http 502",
+        "http 503",
+        "429 with Retry-After",
+        "429 without Retry-After",
+        "quota",
+        "timeout",
+        "drop",
+        "non json",
+        "truncated",
+        "html error",
+        "huge",
+        "expired token",
+    ):
+        assert label in kinds, (label, report.faults)
+    assert "outage (server down, then back)" in kinds
+    # The window shows what the history holds, and stayed responsive.
+    assert window.all_runs.model.rowCount() >= report.runs_followed - report.adopted
+    assert report.lag_ms and max(report.lag_ms) < 5000
