@@ -1,17 +1,22 @@
-"""The ``runmonitor`` command line. Imports no Qt.
+"""The ``runmonitor`` command line. Imports no Qt (only the window, ``runmonitor`` alone, does).
+
+The subcommands live here and in ``cli_profiles`` (``profiles``), ``cli_runs`` (``run``,
+``runs``, ``watch``) and ``cli_doctor`` (``doctor``).
 
 Exit codes (documented in README):
-  0  success (the run succeeded, or the command did what it was asked)
-  1  the run failed or was cancelled
-  2  bad input (a field, a file, an option)
-  3  authentication or connection failure
-  4  timed out waiting (``--wait --timeout``)
+  0    success (the run succeeded, or the command did what it was asked)
+  1    the run failed or was cancelled; ``doctor`` found something broken
+  2    bad input (a field, a file, an option, an unknown or ambiguous name or id)
+  3    authentication or connection failure
+  4    timed out waiting (``--wait --timeout``, ``watch --until-idle --timeout``)
+  130  interrupted (Ctrl+C) while waiting; ``watch`` stops with 0 instead
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -29,6 +34,8 @@ from runmonitor.core.errors import (
     AuthFailed,
     ConnectionFailed,
     Forbidden,
+    InvalidRequest,
+    NotFound,
     RateLimited,
     RunMonitorError,
     TimedOut,
@@ -37,6 +44,7 @@ from runmonitor.core.models import RunRef, RunSnapshot
 from runmonitor.services import get, registry
 
 EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_INPUT, EXIT_AUTH_OR_CONNECTION, EXIT_TIMEOUT = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130
 SECRET_ENV_PREFIX = "RUNMONITOR_SECRET_"
 
 
@@ -45,7 +53,120 @@ class UsageError(Exception):
 
 
 def _err(message: str) -> None:
-    print(f"runmonitor: {message}", file=sys.stderr)
+    Progress.clear_current()
+    print(f"runmonitor: {message}", file=sys.stderr, flush=True)
+
+
+def say(text: str = "") -> None:
+    """A line on stdout (the output scripts read); a progress line is cleared first."""
+    Progress.clear_current()
+    print(text, flush=True)
+    Progress.redraw_current()
+
+
+def note(text: str) -> None:
+    """A line for people on stderr (never part of the output scripts parse)."""
+    Progress.clear_current()
+    print(text, file=sys.stderr, flush=True)
+    Progress.redraw_current()
+
+
+def format_elapsed(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+class Progress:
+    """One updating line on stderr while a command waits: the elapsed time and the current status.
+
+    Only when stderr is a terminal; otherwise it writes nothing at all. Lines printed with
+    :func:`say` and :func:`note` clear it first and draw it again after, so it never mixes
+    with real output. Use as ``async with Progress("waiting") as progress: progress.set(...)``.
+    """
+
+    _current: Progress | None = None
+    INTERVAL = 0.5
+
+    def __init__(self, status: str = "", *, stream: Any = None, enabled: bool | None = None) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        if enabled is None:
+            isatty = getattr(self.stream, "isatty", None)
+            enabled = bool(isatty and isatty())
+        self.enabled = enabled
+        self.status = status
+        self.started = time.monotonic()
+        self._shown = False
+        self._active = False
+        self._task: asyncio.Task[None] | None = None
+
+    def set(self, status: str) -> None:
+        self.status = status
+        self.draw()
+
+    def draw(self) -> None:
+        """Show the line (only while waiting: inside ``async with``)."""
+        if not (self.enabled and self._active):
+            return
+        import shutil
+
+        width = max(20, shutil.get_terminal_size((80, 24)).columns - 1)
+        text = f"[{format_elapsed(time.monotonic() - self.started)}] {self.status}"
+        if len(text) > width:
+            text = text[: width - 1] + "…"
+        self.stream.write(f"\r\x1b[K{text}")
+        self.stream.flush()
+        self._shown = True
+
+    def clear(self) -> None:
+        if self.enabled and self._shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._shown = False
+
+    @classmethod
+    def clear_current(cls) -> None:
+        if cls._current is not None:
+            cls._current.clear()
+
+    @classmethod
+    def redraw_current(cls) -> None:
+        if cls._current is not None:
+            cls._current.draw()
+
+    async def _tick(self) -> None:
+        while True:
+            self.draw()
+            await asyncio.sleep(self.INTERVAL)
+
+    async def __aenter__(self) -> Progress:
+        self.started = time.monotonic()
+        self._active = True
+        Progress._current = self
+        if self.enabled:
+            self._task = asyncio.create_task(self._tick(), name="runmonitor-progress")
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        self.clear()
+        self._active = False
+        if Progress._current is self:
+            Progress._current = None
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number of seconds greater than zero."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds greater than 0")
+    return value
 
 
 def format_validation_error(error: ValidationError, *, prefix: str = "") -> str:
@@ -220,31 +341,45 @@ async def follow_until_done(
     return last
 
 
-async def _cmd_run_create(args: argparse.Namespace) -> int:
-    service = get(args.service)
-    built = await _client_from_args(args)
-    if isinstance(built, int):
-        return built
-    client, defaults = built
+def build_request(service: Any, args: argparse.Namespace, defaults: dict[str, Any]) -> Any:
+    """The create request from ``--json FILE`` and ``--param``s, validated by the service's
+    request model (the one the window's form uses). Returns an exit code when it is not valid."""
     request_values = dict(defaults)
     if args.json:
         request_values.update(_load_json_file(args.json))
     request_values.update(parse_assignments(args.param or [], option="--param"))
     try:
-        request = service.request_model.model_validate(request_values)
+        return service.request_model.model_validate(request_values)
     except ValidationError as exc:
         _err(f"the run request is not valid:\n{format_validation_error(exc)}")
         return EXIT_BAD_INPUT
 
-    def emit(snapshot: RunSnapshot | None, note: str | None) -> None:
+
+async def _cmd_run_create(args: argparse.Namespace) -> int:
+    """``run create`` with ``--sim`` or ``--conn``: straight to the service, no history."""
+    service = get(args.service)
+    built = await _client_from_args(args)
+    if isinstance(built, int):
+        return built
+    client, defaults = built
+    request = build_request(service, args, defaults)
+    if isinstance(request, int):
+        await client.aclose()
+        return request
+
+    progress = Progress()
+
+    def emit(snapshot: RunSnapshot | None, text: str | None) -> None:
         stamp = datetime.now().strftime("%H:%M:%S")
         if snapshot is None:
-            print(f"{stamp} {note}", file=sys.stderr)
-        elif args.json_output:
-            print(_snapshot_json(snapshot), flush=True)
+            note(f"{stamp} {text}")
+            return
+        progress.set(f"{snapshot.status.value} ({snapshot.vendor_status or '-'}), run {snapshot.ref.run_id}")
+        if args.json_output:
+            say(_snapshot_json(snapshot))
         else:
             ref = snapshot.ref
-            print(f"{stamp} {service.key} {ref.target} run {ref.run_id}: {_describe(snapshot)}", flush=True)
+            say(f"{stamp} {service.key} {ref.target} run {ref.run_id}: {_describe(snapshot)}")
 
     async with client:
         first = await client.create_run(request)
@@ -252,16 +387,24 @@ async def _cmd_run_create(args: argparse.Namespace) -> int:
         if not args.wait:
             return EXIT_OK
         try:
-            last = await follow_until_done(
-                client, first.ref, first=first, poll=args.poll, give_up_after=args.timeout, emit=emit
-            )
+            async with progress:
+                progress.set(f"{first.status.value} ({first.vendor_status or '-'}), run {first.ref.run_id}")
+                last = await follow_until_done(
+                    client,
+                    first.ref,
+                    first=first,
+                    poll=args.poll or 2.0,
+                    give_up_after=args.timeout,
+                    emit=emit,
+                )
         except TimeoutError:
-            _err(f"run {first.ref.run_id} did not finish within {args.timeout:.0f}s")
+            _err(f"run {first.ref.run_id} did not finish within {args.timeout:g}s")
             return EXIT_TIMEOUT
     return EXIT_OK if last.status.value == "SUCCEEDED" else EXIT_RUN_FAILED
 
 
 async def _cmd_run_status(args: argparse.Namespace) -> int:
+    """``run status SERVICE --target T --run-id R``: ask the service directly."""
     service = get(args.service)
     built = await _client_from_args(args)
     if isinstance(built, int):
@@ -396,8 +539,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="runmonitor",
         description="Start and watch runs on Cognite, Marquez, InVision, Connhex and Code Stream.",
-        epilog="Exit codes: 0 ok, 1 run failed or cancelled, 2 bad input, "
-        "3 auth or connection failure, 4 timed out.",
+        epilog="Exit codes: 0 ok, 1 run failed or cancelled (doctor: something is broken), "
+        "2 bad input, 3 auth or connection failure, 4 timed out, 130 interrupted. "
+        "Every command has --help.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
@@ -450,37 +594,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     simulate.set_defaults(handler=_cmd_simulate)
 
-    run = sub.add_parser("run", help="create or inspect runs")
-    run_sub = run.add_subparsers(dest="run_command", metavar="ACTION", required=True)
+    from runmonitor import cli_doctor, cli_runs
 
-    def connection_options(p: argparse.ArgumentParser) -> None:
-        p.add_argument("service", choices=list(registry()), help="the service")
-        p.add_argument("--profile", metavar="NAME", help="a saved connection profile (name or id)")
-        p.add_argument("--sim", metavar="URL", help="use the demo connection of a running simulator")
-        p.add_argument(
-            "--conn",
-            action="append",
-            metavar="FIELD=VALUE",
-            help=f"a connection field (repeatable); secrets come from {SECRET_ENV_PREFIX}<FIELD>",
-        )
-        p.add_argument("--json-output", action="store_true", help="print JSON lines instead of text")
-
-    create = run_sub.add_parser("create", help="create a run and optionally wait for it to finish")
-    connection_options(create)
-    create.add_argument("--param", action="append", metavar="KEY=VALUE", help="a request field (repeatable)")
-    create.add_argument("--json", metavar="FILE", help="request fields from a JSON file")
-    create.add_argument("--wait", action="store_true", help="follow the run until it ends")
-    create.add_argument("--timeout", type=float, default=None, help="give up waiting after S seconds")
-    create.add_argument("--poll", type=float, default=2.0, help="seconds between status checks (default 2)")
-    create.set_defaults(handler=_cmd_run_create)
-
-    status = run_sub.add_parser("status", help="show a run's current status")
-    connection_options(status)
-    status.add_argument("--target", required=True, help="pipeline/job/data flow/export the run belongs to")
-    status.add_argument("--run-id", required=True, help="the run's id")
-    status.add_argument("--extra", action="append", metavar="KEY=VALUE", help="service-specific run hints")
-    status.set_defaults(handler=_cmd_run_status)
+    cli_runs.add_parsers(sub)
+    cli_doctor.add_parser(sub)
     return parser
+
+
+def _prefixed(prefix: str, exc: BaseException | str | None) -> str:
+    """``prefix: message``, without saying the prefix twice when the message starts with it."""
+    text = str(exc or "").strip()
+    if not text:
+        return prefix
+    if text.lower().startswith(prefix.lower()):
+        text = text[len(prefix) :].lstrip(" :")
+    return f"{prefix}: {text}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -513,11 +641,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err(str(exc.args[0]) if exc.args else "not found")
         return EXIT_BAD_INPUT
     except (AuthFailed, Forbidden) as exc:
-        _err(f"sign-in needed: {exc}")
+        _err(_prefixed("sign-in needed", exc))
         return EXIT_AUTH_OR_CONNECTION
     except (ConnectionFailed, TimedOut) as exc:
-        _err(f"cannot reach the service: {exc}")
+        _err(_prefixed("cannot reach the service", exc))
         return EXIT_AUTH_OR_CONNECTION
+    except BrokenPipeError:  # the reader went away (``| head``): nothing more to say
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_RUN_FAILED
+    except (InvalidRequest, NotFound) as exc:  # the service refused what it was given
+        _err(f"the service refused the request: {exc}")
+        return EXIT_BAD_INPUT
     except RunMonitorError as exc:
         _err(str(exc))
         return EXIT_RUN_FAILED
@@ -526,17 +661,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         _err(f"cannot use{where}: {exc.strerror or exc}")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        return 130
+        Progress.clear_current()
+        return EXIT_INTERRUPTED
     except Exception as exc:
         # Settings, keyring and history problems carry a message meant for people.
         from runmonitor.core.history import HistoryError
+        from runmonitor.core.redact import secret_registry
         from runmonitor.core.secrets import SecretStoreError
         from runmonitor.core.settings import SettingsError
 
         if isinstance(exc, (SettingsError, SecretStoreError, HistoryError)):
             _err(str(exc))
             return EXIT_RUN_FAILED
-        raise
+        if os.environ.get("RUNMONITOR_DEBUG", "") not in ("", "0"):
+            raise
+        # A bug: one line, not a traceback (RUNMONITOR_DEBUG=1 shows it).
+        _err(
+            f"internal error: {type(exc).__name__}: {secret_registry.scrub(str(exc))} "
+            "(run again with RUNMONITOR_DEBUG=1 for the details)"
+        )
+        return EXIT_RUN_FAILED
 
 
 if __name__ == "__main__":
