@@ -332,6 +332,8 @@ class Resolved:
     adopted: int = 0
     discarded: int = 0
     ambiguous: int = 0
+    #: Lookups that kept failing (the intent stays for the person).
+    unresolved: int = 0
     #: Runs an ambiguous lookup offered (service, run id): the person picks among them.
     candidates: set[tuple[str, str]] = field(default_factory=set)
 
@@ -346,7 +348,16 @@ async def resolve_unconfirmed(
     for intent in await history.open_intents():
         if intent.state is not IntentState.UNCONFIRMED:
             continue
-        found = await engine.lookup_intent(intent.id)
+        found = None
+        for attempt in range(5):  # a lookup is a request like any other: it may fail
+            try:
+                found = await engine.lookup_intent(intent.id)
+                break
+            except RunMonitorError:
+                await asyncio.sleep(0.5 * (attempt + 1))
+        if found is None:
+            out.unresolved += 1
+            continue
         fresh = [
             r
             for r in found
