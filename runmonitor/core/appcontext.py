@@ -18,7 +18,7 @@ from runmonitor.core.engine import PollingEngine
 from runmonitor.core.errors import AuthFailed, RunMonitorError
 from runmonitor.core.history import AsyncHistory, HistoryError
 from runmonitor.core.paths import AppPaths, app_paths
-from runmonitor.core.profiles import Profile, secret_fields
+from runmonitor.core.profiles import Profile, ProfileError, secret_fields
 from runmonitor.core.settings import Notice
 from runmonitor.core.workspace import Workspace
 from runmonitor.services import get, registry
@@ -96,6 +96,10 @@ class AppContext:
     async def open_client(self, profile: Profile) -> None:
         try:
             await self.workspace.client(profile)
+        except ProfileError as exc:  # one broken profile must not keep the app from starting
+            self.sign_in_needed[str(profile.id)] = str(exc)
+            self.engine.pause(str(profile.id))
+            return
         except AuthFailed as exc:
             self.sign_in_needed[str(profile.id)] = str(exc)
             self.engine.pause(str(profile.id))

@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -29,7 +30,7 @@ from runmonitor.core.engine import EventKind
 from runmonitor.core.errors import AuthFailed
 from runmonitor.core.schedule import PollSchedule
 from runmonitor.services import registry
-from runmonitor.services.base import ServiceConfig
+from runmonitor.services.base import STORED_CONTEXT, ServiceConfig
 
 SETTINGS_VERSION: Literal[1] = 1
 PLACEHOLDER = "__stored_in_keyring__"
@@ -207,7 +208,9 @@ def _errors_by_field(error: ValidationError, *, skip: set[str] = frozenset()) ->
     return found
 
 
-def validate_connection(service: str, values: Mapping[str, Any]) -> dict[str, Any]:
+def validate_connection(
+    service: str, values: Mapping[str, Any], *, context: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Check the non-secret connection fields of a profile; returns them normalised.
 
     Secret fields are filled with a placeholder for the check (they are checked when the
@@ -229,7 +232,9 @@ def validate_connection(service: str, values: Mapping[str, Any]) -> dict[str, An
             {name: "not a field of this service's connection" for name in unknown},
         )
     try:
-        config = model.model_validate({**values, **{name: PLACEHOLDER for name in secrets}})
+        config = model.model_validate(
+            {**values, **{name: PLACEHOLDER for name in secrets}}, context=dict(context or {})
+        )
     except ValidationError as exc:
         errors = _errors_by_field(exc, skip=secrets)
         if errors:
@@ -281,9 +286,9 @@ class Profile(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _valid_connection(self) -> Profile:
+    def _valid_connection(self, info: ValidationInfo) -> Profile:
         try:
-            self.connection = validate_connection(self.service, self.connection)
+            self.connection = validate_connection(self.service, self.connection, context=info.context)
         except ProfileError as exc:
             # Re-raised as a ValueError so pydantic names it; the message names the fields.
             raise ValueError(str(exc)) from None
@@ -306,7 +311,8 @@ class Profile(BaseModel):
             if value:
                 values[name] = SecretStr(value)
         try:
-            return model.model_validate(values)
+            # Stored values: a CA file that moved away fails the requests, with a clear message.
+            return model.model_validate(values, context=STORED_CONTEXT)
         except ValidationError as exc:
             missing = [
                 str(item["loc"][0])

@@ -40,6 +40,7 @@ from runmonitor.core.paths import AppPaths, ensure_private_dir
 from runmonitor.core.profiles import SETTINGS_VERSION, Profile, ProfileError, Settings, validate_connection
 from runmonitor.core.redact import secret_registry
 from runmonitor.services import registry
+from runmonitor.services.base import STORED_CONTEXT
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +188,7 @@ def _connection_problems(entry: Any, prefix: str) -> list[str]:
     if not isinstance(service, str) or service not in registry() or not isinstance(connection, dict):
         return []
     try:
-        validate_connection(service, connection)
+        validate_connection(service, connection, context=STORED_CONTEXT)
     except ProfileError as exc:
         return [f"{prefix}connection.{name}: {_clean(text)}" for name, text in exc.errors.items()]
     return []
@@ -411,7 +412,7 @@ def _parse(data: bytes) -> _Parsed:
             raise _Unusable("migration", [f"could not be upgraded from version {version}: {exc}"]) from None
         secrets = _extract_secrets(raw)
     try:
-        settings = Settings.model_validate(raw)
+        settings = Settings.model_validate(raw, context=STORED_CONTEXT)
     except ValidationError as exc:
         raise _Unusable("invalid", _problems(exc, raw, profile_path=("profiles",))) from None
     return _Parsed(settings, version, secrets)
@@ -615,7 +616,7 @@ class SettingsStore:
         document = settings.model_dump(mode="json")
         data = _safe_bytes(document, str(self.path))
         try:
-            Settings.model_validate_json(data)  # never write what would not load back
+            Settings.model_validate_json(data, context=STORED_CONTEXT)  # never write what would not load back
         except ValidationError as exc:
             raise SettingsError(f"refusing to write settings that would not load back: {exc}") from None
         ensure_private_dir(self.path.parent)
@@ -908,7 +909,7 @@ def apply_import(settings: Settings, plan: ImportPlan) -> Settings:
     document = settings.model_dump(mode="json")
     document["profiles"] = [p.model_dump(mode="json") for p in result]
     try:
-        return Settings.model_validate(document)
+        return Settings.model_validate(document, context=STORED_CONTEXT)
     except ValidationError as exc:
         raise ProfileImportError(
             "the import would leave the profiles invalid",

@@ -16,7 +16,7 @@ from runmonitor.core.paths import AppPaths, app_paths
 from runmonitor.core.profiles import Profile, ProfileError, Settings, secret_fields
 from runmonitor.core.secrets import SecretStore, open_secret_store
 from runmonitor.core.settings import ImportPlan, Notice, SettingsStore, apply_import
-from runmonitor.services.base import Service
+from runmonitor.services.base import STORED_CONTEXT, Service
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,9 @@ class Workspace:
         refused = {"profiles", "schema_version", "secret_storage"} & set(changes)
         if refused:
             raise ValueError(f"not a preference: {', '.join(sorted(refused))}")
-        self.settings = Settings.model_validate({**self.settings.model_dump(), **changes})
+        self.settings = Settings.model_validate(
+            {**self.settings.model_dump(), **changes}, context=STORED_CONTEXT
+        )
         await self.save()
         return self.settings
 
@@ -132,7 +134,7 @@ class Workspace:
 
     async def add_profile(self, profile: Profile, secrets: Mapping[str, str | None] | None = None) -> Profile:
         settings = self.settings.model_copy(update={"profiles": [*self.settings.profiles, profile]})
-        self.settings = Settings.model_validate(settings.model_dump())
+        self.settings = Settings.model_validate(settings.model_dump(), context=STORED_CONTEXT)
         await self._store_secrets(profile, secrets or {})
         await self.save()
         return self.profile(str(profile.id))
@@ -144,7 +146,8 @@ class Workspace:
         if all(p.id != profile.id for p in self.settings.profiles):
             raise KeyError(f"no profile with id {profile.id}")
         self.settings = Settings.model_validate(
-            {**self.settings.model_dump(), "profiles": [p.model_dump() for p in profiles]}
+            {**self.settings.model_dump(), "profiles": [p.model_dump() for p in profiles]},
+            context=STORED_CONTEXT,
         )
         await self._store_secrets(profile, secrets or {})
         await self.save()

@@ -21,7 +21,7 @@ import httpx
 from pydantic import SecretStr
 
 from runmonitor.core.errors import AuthFailed, BadResponse
-from runmonitor.services.http import error_for_status, vendor_message
+from runmonitor.services.http import MAX_BODY_BYTES, decode_json, error_for_status, vendor_message
 
 
 class HeaderAuth(httpx.Auth):
@@ -91,11 +91,17 @@ class TokenExchangeAuth(httpx.Auth):
         if "User-Agent" in original.headers:
             login.headers.setdefault("User-Agent", original.headers["User-Agent"])
         response = yield login
+        # httpx has read the answer (an auth flow needs it whole); it is refused past the same
+        # size cap, and parsed with the same JSON limits, as any answer.
         await response.aread()
+        content = response.content
+        if len(content) > MAX_BODY_BYTES:
+            raise BadResponse("The login endpoint's answer is too large", service=self.service)
+        body: Any
         try:
-            body: Any = response.json()
-        except (ValueError, RecursionError):
-            body = response.text[:2000]
+            body = decode_json(content, service=self.service, status_code=response.status_code)
+        except BadResponse:
+            body = content[:2000].decode("utf-8", errors="replace")
         if response.status_code in (400, 401, 403):
             detail = vendor_message(body)
             raise AuthFailed(

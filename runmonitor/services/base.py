@@ -12,14 +12,17 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import os
+import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Annotated, Any, ClassVar, Generic, Self, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationInfo
 
 from runmonitor.core.errors import (
     AuthFailed,
@@ -96,6 +99,86 @@ def _check_base_url(value: str) -> str:
 BaseUrl = Annotated[str, AfterValidator(_check_base_url)]
 """An http(s) URL with a host, without credentials, query or trailing slash."""
 
+#: A CA bundle larger than this is not a certificate file (certifi's whole bundle is ~300 KB).
+MAX_CA_BUNDLE_BYTES = 16 * 1024 * 1024
+
+
+#: Validation context for values read back from the settings file: the file behind
+#: ``ca_bundle`` is then not checked (a CA file moved away must not make the whole settings file
+#: invalid; the profile's requests fail with a clear message instead). Values a person enters
+#: are validated without it.
+STORED_CONTEXT: dict[str, Any] = {"stored": True}
+
+
+def _check_ca_bundle(value: str | None, info: ValidationInfo) -> str | None:
+    """An existing, readable PEM file of CA certificates; kept as typed ("~" allowed)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    # The messages never repeat the path: errors must not echo what was typed.
+    try:
+        path = ca_bundle_path(text)
+    except ValueError:  # e.g. a NUL character
+        raise ValueError("is not a valid file path") from None
+    if not path.is_absolute():
+        raise ValueError("must be a full path to a PEM file (it may start with ~)")
+    if isinstance(info.context, dict) and info.context.get("stored"):
+        return text
+    try:
+        if not path.exists():
+            raise ValueError("no such file")
+        if not path.is_file():
+            raise ValueError("is not a regular file")
+        if path.stat().st_size > MAX_CA_BUNDLE_BYTES:
+            raise ValueError("is too large to be a certificate bundle")
+        if not os.access(path, os.R_OK):
+            raise ValueError("cannot be read (check its permissions)")
+        ssl.create_default_context(cafile=str(path))
+    except ssl.SSLError:
+        raise ValueError("holds no PEM certificates (expected -----BEGIN CERTIFICATE----- blocks)") from None
+    except OSError as exc:
+        raise ValueError(f"cannot be read ({exc.strerror or type(exc).__name__})") from None
+    return text
+
+
+def ca_bundle_path(value: str) -> Path:
+    """The file a ``ca_bundle`` value names, with "~" expanded."""
+    return Path(os.path.expanduser(value.strip()))
+
+
+def _check_proxy(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        parts = urlsplit(text)
+    except ValueError as exc:
+        raise ValueError(f"not a valid URL: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise ValueError("must start with http:// or https:// (SOCKS proxies are not supported)")
+    if "@" in parts.netloc:
+        raise ValueError(
+            "must not contain a user name or password: they would be saved in the settings file "
+            "in plain text (proxies that need a sign-in are not supported)"
+        )
+    if not parts.hostname:
+        raise ValueError("must include a host name, e.g. http://proxy.example.com:3128")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("has an invalid port number") from None
+    if port is None:
+        raise ValueError("must include a port, e.g. http://proxy.example.com:3128")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise ValueError("must be only scheme, host and port, e.g. http://proxy.example.com:3128")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+CaBundle = Annotated[str | None, AfterValidator(_check_ca_bundle)]
+"""The path of a readable PEM file of CA certificates, or None."""
+ProxyUrl = Annotated[str | None, AfterValidator(_check_proxy)]
+"""An http(s) proxy URL with host and port and without credentials, or None."""
+
 
 def is_loopback_host(url: str) -> bool:
     host = urlsplit(url).hostname or ""
@@ -122,6 +205,23 @@ class ServiceConfig(BaseModel):
     )
     timeout_seconds: float = Field(
         default=15.0, gt=0, le=300, title="Timeout (s)", description="How long to wait for an answer."
+    )
+    ca_bundle: CaBundle = Field(
+        default=None,
+        title="Custom CA certificates (PEM file)",
+        description="Also trust the certificate authorities in this PEM file for this service, e.g. "
+        "your company's CA. Empty: only the default trust store, which is the Mozilla CA list "
+        "shipped with RunMonitor (certifi), or the file or folder named by the SSL_CERT_FILE or "
+        "SSL_CERT_DIR environment variable when one is set; certificates added to the operating "
+        "system's store are not used.",
+    )
+    proxy: ProxyUrl = Field(
+        default=None,
+        title="Proxy",
+        description="Send this profile's requests through this proxy, e.g. "
+        "http://proxy.example.com:3128 (no user name or password). Empty: the HTTPS_PROXY, "
+        "HTTP_PROXY, ALL_PROXY and NO_PROXY environment variables apply. A proxy set here is used "
+        "for every request of this profile; NO_PROXY does not apply to it.",
     )
 
     @classmethod
@@ -150,6 +250,13 @@ class ServiceConfig(BaseModel):
             notes.append("Plain http:// to a remote host: credentials and data travel unencrypted.")
         if not self.verify_tls:
             notes.append("TLS certificate verification is off for this connection.")
+            if self.ca_bundle:
+                notes.append("The custom CA certificates are not used while TLS verification is off.")
+        # A proxy sees plain http:// traffic in full, even to a loopback base URL (that one has no
+        # warning above). https:// goes through the proxy in a CONNECT tunnel: the proxy learns
+        # the host and port, never the content, so an http:// proxy URL is not a warning itself.
+        if self.proxy and urlsplit(self.base_url).scheme == "http" and is_loopback_host(self.base_url):
+            notes.append("Plain http:// through a proxy: the proxy can read credentials and data.")
         return notes
 
 
@@ -196,6 +303,8 @@ class Service(ABC, Generic[ConfigT, RequestT]):
             headers=self.extra_headers(),
             timeout=config.timeout_seconds,
             verify=config.verify_tls,
+            ca_bundle=config.ca_bundle,
+            proxy=config.proxy,
             transport=transport,
             classify=self.classify_error,
         )

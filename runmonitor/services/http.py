@@ -2,17 +2,28 @@
 
 Every service client talks HTTP through :class:`HttpSession`. It owns an
 ``httpx.AsyncClient`` with explicit timeouts, connection limits and a user agent;
-it caps response sizes, parses JSON defensively, logs requests without secrets, and
-turns transport exceptions and error statuses into :mod:`runmonitor.core.errors`
-types. Vendor specifics (error body shapes, Connhex's quota 429) come in through a
-``classify`` hook, so the mapping itself stays in this module.
+it caps response sizes and the time a whole answer may take, parses JSON defensively
+(bounded nesting and number sizes), logs requests without secrets, and turns transport
+exceptions and error statuses into :mod:`runmonitor.core.errors` types. Vendor specifics
+(error body shapes, Connhex's quota 429) come in through a ``classify`` hook, so the
+mapping itself stays in this module.
+
+TLS and proxies: certificates are verified by default against httpx's default trust
+store (certifi's Mozilla list, or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when set); a
+profile can add its own CA file or turn verification off. A profile's proxy is used for
+all its requests; without one, the ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``ALL_PROXY`` /
+``NO_PROXY`` environment variables apply.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import logging
+import os
+import re
+import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -40,6 +51,17 @@ log = logging.getLogger(__name__)
 
 USER_AGENT = f"RunMonitor/{__version__} (+desktop run monitor; httpx/{httpx.__version__})"
 MAX_BODY_BYTES = 8 * 1024 * 1024
+#: Deeper JSON is refused: no vendor nests this deep, and recursive code further on
+#: (redaction, storage, display) must never meet a structure near the recursion limit.
+MAX_JSON_DEPTH = 100
+#: Longer integers are refused, whatever ``sys.set_int_max_str_digits`` says (ids and
+#: timestamps have about 20 digits).
+MAX_JSON_INT_DIGITS = 100
+#: The whole exchange (connect, sign-in, headers, body) may take this many times the timeout
+#: (which applies per read), and at least MIN_DEADLINE seconds: a server that trickles its
+#: answer byte by byte is cut off, a slow but steady one is not.
+DEADLINE_FACTOR = 4.0
+MIN_DEADLINE = 30.0
 MAX_RETRY_AFTER = 24 * 3600.0
 REQUEST_ID_HEADERS = ("x-request-id", "x-correlation-id", "request-id")
 
@@ -85,18 +107,96 @@ def request_id_of(headers: httpx.Headers) -> str | None:
     return None
 
 
+#: bytes.translate table: digits to b"1", everything else to b"0" (a C-speed scan for long runs).
+_DIGIT_MAP = bytes(0x31 if 0x30 <= byte <= 0x39 else 0x30 for byte in range(256))
+_LONG_DIGIT_RUN = b"1" * (MAX_JSON_INT_DIGITS + 1)
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_INT_DIGITS:
+        raise _TooManyDigits(len(text.lstrip("-")))
+    return int(text)
+
+
+class _TooManyDigits(ValueError):
+    def __init__(self, digits: int) -> None:
+        super().__init__(f"a number with {digits} digits")
+
+
+def _nesting_exceeds(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists/objects more than ``limit`` deep (iterative: no recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        for child in node.values() if isinstance(node, dict) else node:
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1))
+    return False
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_lone_surrogates(value: Any) -> Any:
+    """``value`` with every lone surrogate (from a ``\\ud800``-style escape) replaced by U+FFFD.
+
+    Only called on values within :data:`MAX_JSON_DEPTH`, so the recursion is bounded.
+    """
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_replace_lone_surrogates(item) for item in value]
+    if isinstance(value, dict):
+        return {_replace_lone_surrogates(k): _replace_lone_surrogates(v) for k, v in value.items()}
+    return value
+
+
 def decode_json(content: bytes, *, service: str, status_code: int | None = None) -> Any:
-    """Decode a JSON body, turning anything that is not sane JSON into BadResponse."""
+    """Decode a JSON body, turning anything that is not sane JSON into BadResponse.
+
+    Besides malformed JSON this refuses text that is not valid UTF-8 (or UTF-16/32), numbers
+    longer than :data:`MAX_JSON_INT_DIGITS` and nesting deeper than :data:`MAX_JSON_DEPTH`;
+    none of them can escape as ``RecursionError`` or ``ValueError``. Lone surrogates written as
+    escapes (``"\\ud800"``, valid JSON but not valid text: SQLite and Qt refuse them) become
+    U+FFFD.
+    """
     if not content.strip():
         return None
+
+    def bad(what: str) -> BadResponse:
+        return BadResponse(f"The service answered with {what}", service=service, status_code=status_code)
+
     try:
-        return json.loads(content)
-    except (ValueError, RecursionError) as exc:
+        # Decoded strictly first: json.loads(bytes) would let encoded surrogates through.
+        text = content.decode(json.detect_encoding(content))
+        # Integers are checked one by one only when a long run of digits exists at all.
+        long_digits = _LONG_DIGIT_RUN in content.translate(_DIGIT_MAP)
+        value = json.loads(text, parse_int=_parse_int if long_digits else None)
+    except RecursionError:
+        # The C decoder stops at the interpreter's recursion limit, long before any harm.
+        raise bad(f"JSON nested too deeply to read (the limit is {MAX_JSON_DEPTH} levels)") from None
+    except _TooManyDigits as exc:
+        raise bad(f"{exc} (the limit is {MAX_JSON_INT_DIGITS})") from None
+    except UnicodeDecodeError as exc:
+        raise bad("text that is not valid UTF-8") from exc
+    except ValueError as exc:  # JSONDecodeError, or Python's own integer-digits limit
+        if not isinstance(exc, json.JSONDecodeError) and "digits" in str(exc):
+            raise bad(f"a number with too many digits (the limit is {MAX_JSON_INT_DIGITS})") from None
         snippet = content[:80].decode("utf-8", "replace").strip()
         kind = "an HTML page" if snippet.lower().startswith(("<!doctype", "<html")) else "not JSON"
-        raise BadResponse(
-            f"The service answered with {kind}", service=service, status_code=status_code
-        ) from exc
+        raise bad(kind) from exc
+    if (
+        isinstance(value, (dict, list))
+        and content.count(b"[") + content.count(b"{") > MAX_JSON_DEPTH
+        and _nesting_exceeds(value, MAX_JSON_DEPTH)
+    ):
+        raise bad(f"JSON nested too deeply to read (the limit is {MAX_JSON_DEPTH} levels)")
+    if _SURROGATE_ESCAPE.search(content):
+        value = _replace_lone_surrogates(value)
+    return value
 
 
 @dataclass(frozen=True)
@@ -174,6 +274,12 @@ def error_for_status(
         return RateLimited(msg("Rate limited by the service"), retry_after=retry_after, **kw)
     if status in (408,):
         return TimedOut(msg("The service timed out the request"), **kw)
+    if status == 407:
+        return ConnectionFailed(
+            msg("The proxy asks for a sign-in, which RunMonitor does not send; use a proxy without one"),
+            may_have_reached_service=False,
+            **kw,
+        )
     if 400 <= status < 500:
         return InvalidRequest(msg("The service rejected the request"), **kw)
     if status >= 500:
@@ -194,7 +300,17 @@ def error_for_transport(service: str, exc: httpx.TransportError) -> RunMonitorEr
         )
     if isinstance(exc, httpx.TimeoutException):
         return TimedOut("The service did not answer in time", service=service)
+    if isinstance(exc, httpx.ProxyError):
+        return ConnectionFailed(
+            f"The proxy refused the connection ({_short(exc)}); check the profile's proxy "
+            "or the HTTPS_PROXY / HTTP_PROXY environment variables",
+            service=service,
+            may_have_reached_service=False,
+        )
     if isinstance(exc, httpx.ConnectError):
+        tls = _tls_failure(exc)  # a failed handshake: nothing was sent
+        if tls is not None:
+            return ConnectionFailed(_tls_message(tls), service=service, may_have_reached_service=False)
         return ConnectionFailed(
             f"Could not connect to the service ({_short(exc)})",
             service=service,
@@ -216,6 +332,76 @@ def _short(exc: BaseException) -> str:
     return secret_registry.scrub(text[:200])
 
 
+def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind an httpx exception (httpx and httpcore chain it as the cause)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+#: OpenSSL verify codes with their own advice; others read as "not trusted".
+_X509_NOT_YET_VALID = 9
+_X509_EXPIRED = 10
+_X509_HOST_MISMATCH = (62, 64)  # host name, IP address
+
+
+def _tls_message(error: ssl.SSLError) -> str:
+    if isinstance(error, ssl.SSLCertVerificationError):
+        reason = secret_registry.scrub(str(error.verify_message or error.reason or "verification failed"))
+        code = error.verify_code
+        if code in _X509_HOST_MISMATCH:
+            return (
+                f"The server's certificate is not valid for this address: {reason} — check the "
+                "host name in the base URL"
+            )
+        if code in (_X509_EXPIRED, _X509_NOT_YET_VALID):
+            return (
+                f"The server's certificate is out of date: {reason} — the service's administrators "
+                "must renew it (or check this computer's clock)"
+            )
+        return (
+            f"The server's certificate is not trusted: {reason} — set a custom CA for this profile "
+            "(Custom CA certificates) if your organisation uses its own, or, only for a test server "
+            "you trust, turn off TLS verification"
+        )
+    reason = secret_registry.scrub(str(error.reason or error.strerror or type(error).__name__))
+    return (
+        f"The secure (TLS) connection to the service failed ({reason}); check the base URL: "
+        "a service that does not speak TLS needs http://"
+    )
+
+
+def tls_context(verify: bool, ca_bundle: str | None = None) -> ssl.SSLContext:
+    """The SSL context for a connection: httpx's default trust store (certifi's Mozilla list,
+    or ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` when set), plus ``ca_bundle`` when given; or, with
+    ``verify`` False, a context that checks nothing.
+
+    Never a path string for httpx: ``verify=<str>`` is deprecated in httpx 0.28. The custom CA
+    is added to the default store rather than replacing it, so other hosts the profile reaches
+    (a public OAuth token endpoint, say) stay trusted. Raises OSError or ssl.SSLError when
+    ``ca_bundle`` cannot be read as PEM.
+    """
+    if not verify:
+        return httpx.create_ssl_context(verify=False)
+    context = httpx.create_ssl_context(verify=True, trust_env=True)
+    if ca_bundle:
+        context.load_verify_locations(cafile=os.path.expanduser(ca_bundle.strip()))
+    return context
+
+
+def _proxy(url: str | None, tls: ssl.SSLContext) -> httpx.Proxy | None:
+    if not url:
+        return None
+    # The connection's trust (custom CA, or verification off) applies to an https:// proxy too;
+    # httpcore refuses an SSL context for an http:// one.
+    return httpx.Proxy(url, ssl_context=tls if url.lower().startswith("https://") else None)
+
+
 class HttpSession:
     """One service connection: an httpx.AsyncClient plus error mapping and size caps."""
 
@@ -227,23 +413,41 @@ class HttpSession:
         auth: httpx.Auth | None = None,
         headers: Mapping[str, str] | None = None,
         timeout: float = 15.0,
-        verify: bool | str = True,
+        verify: bool = True,
+        ca_bundle: str | None = None,
+        proxy: str | None = None,
         max_connections: int = 8,
         transport: httpx.AsyncBaseTransport | None = None,
         classify: ErrorClassifier | None = None,
         max_body_bytes: int = MAX_BODY_BYTES,
+        deadline: float | None = None,
     ) -> None:
         self.service = service
         self.classify = classify
         self.max_body_bytes = max_body_bytes
+        self.deadline = deadline if deadline is not None else max(timeout * DEADLINE_FACTOR, MIN_DEADLINE)
         base = base_url.rstrip("/") + "/"
+        #: Why every request fails before it is sent (set when the CA file went away or changed
+        #: after the profile was checked); failing per request keeps a bad file a profile problem
+        #: shown where connection problems are, instead of an error while clients are opened.
+        self.unusable: str | None = None
+        try:
+            tls = tls_context(verify, ca_bundle)
+        except (OSError, ssl.SSLError) as exc:
+            self.unusable = (
+                f"The custom CA certificates cannot be used ({_short(exc)}); check the profile's "
+                "Custom CA certificates file"
+            )
+            tls = tls_context(verify)
         self.client = httpx.AsyncClient(
             base_url=base,
             auth=auth,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
             timeout=default_timeout(timeout),
             limits=default_limits(max_connections),
-            verify=verify,
+            verify=tls,
+            proxy=_proxy(proxy, tls),
+            trust_env=True,  # without a profile proxy, HTTPS_PROXY / NO_PROXY etc. apply
             transport=transport,
             follow_redirects=False,
             event_hooks={"response": [self._log_response]},
@@ -276,6 +480,8 @@ class HttpSession:
         ok: Iterable[int] = (200,),
     ) -> HttpResult:
         """Send one request (no retries) and return the decoded answer or raise our error."""
+        if self.unusable is not None:
+            raise ConnectionFailed(self.unusable, service=self.service, may_have_reached_service=False)
         accepted = frozenset(ok)
         try:
             request = self.client.build_request(
@@ -286,16 +492,22 @@ class HttpSession:
                 data=data,
                 headers=headers,
             )
-            response = await self.client.send(request, stream=True)
-            try:
-                content = await self._read_capped(response)
-            finally:
-                await response.aclose()
+            async with asyncio.timeout(self.deadline):
+                response = await self.client.send(request, stream=True)
+                try:
+                    content = await self._read_capped(response)
+                finally:
+                    await response.aclose()
         except httpx.TransportError as exc:
             raise error_for_transport(self.service, exc) from exc
         except httpx.InvalidURL as exc:
             raise ConnectionFailed(
                 f"Invalid URL ({_short(exc)})", service=self.service, may_have_reached_service=False
+            ) from exc
+        except TimeoutError as exc:  # the deadline, not a per-read timeout (those are httpx errors)
+            raise TimedOut(
+                f"The service took too long to send its answer (over {self.deadline:g} s)",
+                service=self.service,
             ) from exc
         status = response.status_code
         if status in accepted:
@@ -350,12 +562,12 @@ def parse_time(value: Any) -> datetime | None:
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        seconds = float(value)
-        if seconds > 1e14:  # microseconds
-            seconds /= 1e6
-        elif seconds > 1e11:  # milliseconds
-            seconds /= 1e3
         try:
+            seconds = float(value)  # a huge int overflows here
+            if seconds > 1e14:  # microseconds
+                seconds /= 1e6
+            elif seconds > 1e11:  # milliseconds
+                seconds /= 1e3
             return datetime.fromtimestamp(seconds, UTC)
         except (OverflowError, OSError, ValueError):
             return None

@@ -1,8 +1,10 @@
 """The details pane beside the run table: one run's facts, timeline, raw response and actions.
 
 Everything a service sent (status, message, error text, raw JSON, URLs) is shown as plain
-text: labels use ``Qt.PlainText`` and the raw response goes into a read-only
-``QPlainTextEdit`` after :func:`~runmonitor.core.redact.redact_json`.
+text: labels use ``Qt.PlainText``, tooltips go through
+:func:`~runmonitor.ui.run_model.plain_tooltip` (Qt renders a tooltip that looks like HTML as
+HTML), and the raw response goes into a read-only ``QPlainTextEdit`` after
+:func:`~runmonitor.core.redact.redact_json`.
 """
 
 from __future__ import annotations
@@ -39,7 +41,13 @@ from runmonitor.core.history import DurationStats, RunRecord, TransitionRecord
 from runmonitor.core.models import RunAction
 from runmonitor.core.redact import redact_json, redact_url
 from runmonitor.ui.icons import status_icon, status_label
-from runmonitor.ui.run_model import format_ago, format_duration, format_time, format_timestamp
+from runmonitor.ui.run_model import (
+    format_ago,
+    format_duration,
+    format_time,
+    format_timestamp,
+    plain_tooltip,
+)
 
 __all__ = ["ACTION_LABELS", "EMPTY_TEXT", "DetailsPane", "action_label"]
 
@@ -149,7 +157,7 @@ class _FactRow:
             return
         self.value.setText(text)
         self.value.setAccessibleName(f"{self.caption}: {text}")
-        self.value.setToolTip(tooltip or "")
+        self.value.setToolTip(plain_tooltip(tooltip or ""))
 
     def set_caption(self, caption: str) -> None:
         self.caption = caption
@@ -410,7 +418,7 @@ class DetailsPane(QWidget):
         self.status_label.setText(text)
         self.status_label.setAccessibleName(f"Status: {text}")
         self.icon_label.setAccessibleName(f"Status icon: {text}")
-        self.icon_label.setToolTip(text)
+        self.icon_label.setToolTip(plain_tooltip(text))
         parts = []
         if snap.vendor_status:
             parts.append(f"Vendor status: {snap.vendor_status}")
@@ -491,7 +499,7 @@ class DetailsPane(QWidget):
             button = QPushButton(text)
             tip = _ACTION_TIPS.get(action, "{service}").format(service=service, target=target)
             button.setAccessibleName(text)
-            button.setToolTip(tip)
+            button.setToolTip(plain_tooltip(tip))
             button.setProperty("action_tip", tip)
             button.clicked.connect(partial(self._request, action))
             self.actions_row.addWidget(button)
@@ -523,10 +531,10 @@ class DetailsPane(QWidget):
         self.open_button.setText(f"Open in {name}")
         self.open_button.setAccessibleName(f"Open this run in {name}")
         shown = redact_url(self._run_url)
-        self.open_button.setToolTip(shown)
+        self.open_button.setToolTip(plain_tooltip(shown))
         self.url_field.setText(shown)
         self.url_field.setCursorPosition(0)
-        self.url_field.setToolTip(shown)
+        self.url_field.setToolTip(plain_tooltip(shown))
         self.link_box.setVisible(True)
 
     def _open_url(self) -> None:
@@ -554,8 +562,8 @@ class DetailsPane(QWidget):
                 detail.append(f"Vendor status: {transition.vendor_status}")
             if transition.detail:
                 detail.append(transition.detail)
-            item.setToolTip(1, "\n".join(detail) or status_label(transition.to_status))
-            item.setToolTip(3, transition.message or "")
+            item.setToolTip(1, plain_tooltip("\n".join(detail) or status_label(transition.to_status)))
+            item.setToolTip(3, plain_tooltip(transition.message or ""))
             items.append(item)
         view.addTopLevelItems(items)
         for column in range(len(TIMELINE_COLUMNS) - 1):

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 
 from runmonitor.core.settings import ImportPlan
 from runmonitor.services import registry
+from runmonitor.ui.run_model import plain_tooltip
 
 CHOICES = [
     ("rename", "Import as a copy (new name)"),
@@ -66,7 +67,7 @@ class ImportDialog(QDialog):
                 continue
             box = QComboBox()
             box.setAccessibleName(f"What happens to {profile.name}")
-            box.setToolTip(clash.text)
+            box.setToolTip(plain_tooltip(clash.text))
             for value, label in CHOICES:
                 box.addItem(label, value)
             self.table.setCellWidget(row, 2, box)

@@ -75,8 +75,9 @@ log = logging.getLogger(__name__)
 Tester = Callable[[Profile, dict[str, str]], Awaitable[str]]
 
 STORED_PLACEHOLDER = "stored — leave empty to keep"
-#: Connection fields every service has that few people change: shown after the service's own.
-ADVANCED_FIELDS = ("verify_tls", "timeout_seconds")
+#: Connection fields every service has that few people change: shown after the service's own,
+#: in this order (the proxy, then the TLS trust settings side by side, then the timeout).
+ADVANCED_FIELDS = ("proxy", "ca_bundle", "verify_tls", "timeout_seconds")
 NAME_MAX_LENGTH = 80
 
 

@@ -8,10 +8,14 @@ survive every poll. Only :meth:`RunTableModel.set_records` (the initial load) re
 
 Columns have fixed logical indices (``COL_*``); the optional service column of the All-runs
 tab is the last logical column, and a view can move it with ``header.moveSection``.
+
+Vendor text is shown as plain text: cells are always plain, and every tooltip passes through
+:func:`plain_tooltip`, because Qt renders a tooltip as HTML when it merely looks like HTML.
 """
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
@@ -27,6 +31,7 @@ from PySide6.QtCore import (
     Qt,
 )
 from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPalette
+from PySide6.QtGui import Qt as QtGuiNamespace  # the Qt namespace with QtGui's functions
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from runmonitor.core.history import DurationStats, RunRecord
@@ -53,6 +58,7 @@ __all__ = [
     "format_ago",
     "format_duration",
     "format_time",
+    "plain_tooltip",
     "status_tooltip",
 ]
 
@@ -178,6 +184,19 @@ def _first_line(text: str) -> str:
     stripped = text.strip()
     line, _, rest = stripped.partition("\n")
     return f"{line.rstrip()} …" if rest.strip() else line
+
+
+def plain_tooltip(text: str) -> str:
+    """``text`` as a tooltip that Qt shows literally, whatever a service put in it.
+
+    Qt shows a tooltip as rich text when ``Qt.mightBeRichText`` says it looks like HTML, so a
+    vendor message such as ``<img src=…>`` would be rendered (and fetch nothing, but still
+    mislead). Text Qt would take for HTML is escaped and wrapped in a paragraph that keeps line
+    breaks and spacing; other text is returned unchanged, as Qt already shows it literally.
+    """
+    if not text or not QtGuiNamespace.mightBeRichText(text):
+        return text
+    return f'<p style="white-space:pre-wrap">{html.escape(text, quote=False)}</p>'
 
 
 def status_tooltip(record: RunRecord, now: datetime | None = None) -> str:
@@ -405,7 +424,8 @@ class RunTableModel(QAbstractTableModel):
                 return status_icon(record.status, stale=record.stale)
             return None
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(record, column)
+            tip = self._tooltip(record, column)
+            return plain_tooltip(tip) if tip else tip
         if role == Qt.ItemDataRole.AccessibleTextRole:
             return self._accessible(record, column)
         if role == Qt.ItemDataRole.TextAlignmentRole:

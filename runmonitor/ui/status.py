@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QWidget
 from runmonitor.core.engine import Health, ProfileHealth
 from runmonitor.core.status import RunStatus
 from runmonitor.ui.icons import status_icon
+from runmonitor.ui.run_model import plain_tooltip
 
 #: Health shown with the status shapes people already know from the run table.
 HEALTH_ICONS: dict[Health, tuple[RunStatus, bool]] = {
@@ -118,4 +119,4 @@ class HealthStrip(QWidget):
         hidden = len(troubled) - min(len(troubled), MAX_ENTRIES)
         self.more.setText(f"+{hidden} more" if hidden else "" if ranked else "No profiles yet")
         self.more.setVisible(bool(hidden) or not ranked)
-        self.setToolTip("\n".join(self.lines) if self.lines else "No profiles yet")
+        self.setToolTip(plain_tooltip("\n".join(self.lines)) if self.lines else "No profiles yet")

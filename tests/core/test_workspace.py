@@ -62,3 +62,28 @@ async def test_secrets_move_to_the_file_store_and_back_without_loss(paths: AppPa
     assert await reopened.secrets.get(str(second.id), "api_key") == "key-two-for-the-move"
     # Moving out of the file empties it: the keys are not left behind in plain text.
     assert "key-two-for-the-move" not in plaintext_file_path(paths).read_text()
+
+
+async def test_a_ca_file_that_moved_away_keeps_the_profiles(paths: AppPaths, tmp_path: Path) -> None:
+    ca = tmp_path / "company-ca.pem"
+    import certifi
+
+    ca.write_text(Path(certifi.where()).read_text())
+    workspace = await Workspace.open(paths, secret_mode="session")
+    with_ca = Profile(
+        service="invision",
+        name="behind-the-proxy",
+        connection={"base_url": "https://bi.example.com/invision", "ca_bundle": str(ca)},
+    )
+    await workspace.add_profile(with_ca, {"api_key": "key-for-the-ca-test-123"})
+    ca.unlink()
+    again = await Workspace.open(paths, secret_mode="session")
+    assert [p.name for p in again.settings.profiles] == ["behind-the-proxy"]
+    assert not any("corrupt" in n.text for n in again.notices)
+    # Entering the same value now is refused beside the field.
+    with pytest.raises(ValueError, match="ca_bundle"):
+        Profile(
+            service="invision",
+            name="new",
+            connection={"base_url": "https://x.example.com", "ca_bundle": str(ca)},
+        )
