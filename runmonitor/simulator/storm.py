@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from runmonitor.core.engine import QueuedForQuota
@@ -402,3 +403,106 @@ def compare(
     total = sum(len(ids) for ids in created.values())
     report.duplicates = max(0, total - attempts)
     return report
+
+
+@dataclass(frozen=True)
+class SoakSample:
+    seconds: float
+    rss_mib: float
+    open_files: int
+    sockets: int
+    followed: int
+    finished: int
+
+
+def process_usage() -> tuple[float, int, int]:
+    """(RSS MiB, open file descriptors, of which sockets) of this process (Linux /proc;
+    elsewhere RSS from getrusage and -1 for the counts)."""
+    import os
+    import resource
+    from pathlib import Path
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) / 1024
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return rss, -1, -1
+    sockets = 0
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("socket:"):
+                sockets += 1
+        except OSError:
+            continue
+    return rss, len(fds), sockets
+
+
+async def soak(
+    context: AppContext,
+    sim: Simulator,
+    *,
+    seconds: float,
+    active: int = 60,
+    fault_rate: float = 0.05,
+    sample_every: float = 2.0,
+    on_record: Callable[[RunRecord], None] | None = None,
+) -> list[SoakSample]:
+    """Keep about ``active`` runs going (a new one for each that ends) for ``seconds`` while a
+    light mix of faults goes on; sample memory and open files. Bounded by ``seconds``."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    storm = Storm(sim, rate=fault_rate)
+    mixed = storm_phases()[-1]
+    storm.apply(mixed)
+    profiles = context.profiles()
+    requests = {p.service: registry()[p.service].request_model for p in profiles}
+    samples: list[SoakSample] = []
+    created = 0
+    finished = 0
+    next_sample = start
+    try:
+        while loop.time() - start < seconds:
+            followed = len(context.engine.followed())
+            finished = max(finished, created - followed)
+            for _ in range(max(0, active - followed)):
+                profile = profiles[created % len(profiles)]
+                request = requests[profile.service].model_validate(sim.demo_request(profile.service))
+                created += 1
+                try:
+                    record = await context.engine.create_run(str(profile.id), request)
+                except RunMonitorError:
+                    continue
+                if on_record is not None:
+                    on_record(record)
+            if loop.time() >= next_sample:
+                rss, files, sockets = process_usage()
+                samples.append(SoakSample(loop.time() - start, rss, files, sockets, followed, finished))
+                next_sample += sample_every
+            await asyncio.sleep(0.2)
+    finally:
+        storm.clear()
+    return samples
+
+
+async def open_storm_context(sim: Simulator, home: Path) -> AppContext:
+    """RunMonitor's core on ``sim``'s demo profiles in ``home``, tuned for a storm: short
+    timeouts (a hung request gives up after a second) and a back-off capped at 4 s, so the
+    runs are caught up soon after the storm ends."""
+    from runmonitor.core.appcontext import AppContext
+    from runmonitor.core.paths import app_paths
+
+    context = await AppContext.open(
+        demo=True, paths=app_paths({"RUNMONITOR_HOME": str(home)}), simulator=sim, demo_runs=False
+    )
+    for profile in context.profiles():
+        faster = profile.model_copy(update={"connection": {**profile.connection, "timeout_seconds": 1.0}})
+        saved = await context.workspace.update_profile(faster)
+        await context.profile_saved(saved)
+    await context.workspace.update_preferences(
+        {"polling": {"steps": [[0, 1.0], [30, 2.0]], "max_backoff": 4.0, "jitter": 0.2}}
+    )
+    context.preferences_changed()
+    return context

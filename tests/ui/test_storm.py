@@ -15,29 +15,11 @@ from typing import Any
 
 import pytest
 
-from runmonitor.core.appcontext import AppContext
-from runmonitor.core.paths import app_paths
 from runmonitor.simulator import Simulator
-from runmonitor.simulator.storm import Storm, StormReport, storm_phases, storm_through
+from runmonitor.simulator.storm import Storm, StormReport, open_storm_context, storm_phases, storm_through
 from tests.ui.conftest import run
 
 STORM_RUNS = 120
-
-
-async def storm_context(sim: Simulator, home: Path) -> AppContext:
-    """The demo profiles on ``sim`` with short timeouts and a quick back-off, as a storm needs."""
-    context = await AppContext.open(
-        demo=True, paths=app_paths({"RUNMONITOR_HOME": str(home)}), simulator=sim, demo_runs=False
-    )
-    for profile in context.profiles():
-        faster = profile.model_copy(update={"connection": {**profile.connection, "timeout_seconds": 1.0}})
-        saved = await context.workspace.update_profile(faster)
-        await context.profile_saved(saved)
-    await context.workspace.update_preferences(
-        {"polling": {"steps": [[0, 1.0], [30, 2.0]], "max_backoff": 4.0, "jitter": 0.2}}
-    )
-    context.preferences_changed()
-    return context
 
 
 @pytest.fixture
@@ -45,7 +27,7 @@ def storm_window(qtbot: Any, qloop: asyncio.AbstractEventLoop, tmp_path: Path) -
     from runmonitor.ui.main_window import MainWindow
 
     sim = Simulator(seed=4242, time_scale=10.0).start()
-    context = run(qtbot, storm_context(sim, tmp_path / "home"))
+    context = run(qtbot, open_storm_context(sim, tmp_path / "home"))
     window = MainWindow(context, tray=False)
     qtbot.addWidget(window)
     run(qtbot, window.load())
