@@ -355,11 +355,23 @@ class Settings(BaseModel):
         title="Notifications paused until",
         description="Set from the tray's Pause notifications; kept across restarts.",
     )
-    close_to_tray: bool | None = Field(
-        default=None,
+    close_to_tray: Literal["ask", "background", "quit"] = Field(
+        default="ask",
         title="Closing the window",
-        description="True: keep running in the background; False: quit; empty: ask the first time.",
+        description="background: keep following runs (in the tray, or minimised where there is no "
+        "tray); quit: stop RunMonitor; ask: ask the first time.",
     )
+
+    @field_validator("close_to_tray", mode="before")
+    @classmethod
+    def _close_choice(cls, value: Any) -> Any:
+        # Written as true/false/null by the first versions of this setting.
+        return (
+            {None: "ask", True: "background", False: "quit"}.get(value, value)
+            if not isinstance(value, str)
+            else value
+        )
+
     appearance: Literal["system", "light", "dark"] = Field(
         default="system",
         title="Appearance",

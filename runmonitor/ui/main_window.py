@@ -735,12 +735,12 @@ class MainWindow(QMainWindow):
         whether to keep running minimised in the taskbar or to quit."""
         event.ignore()
         choice = self.context.workspace.settings.close_to_tray
-        if self._quitting or choice is False:
+        if self._quitting or choice == "quit":
             self.quit()
             return
         if self.tray is not None:
             self.hide()
-            if choice is None:
+            if choice == "ask":
                 self.tray.icon.showMessage(
                     APP_NAME,
                     "RunMonitor keeps following your runs here. Quit from this icon's menu.",
@@ -749,7 +749,7 @@ class MainWindow(QMainWindow):
                 )
                 self._remember_close(True)
             return
-        if choice is True:
+        if choice == "background":
             self.showMinimized()
             return
         self.ask_on_close()
@@ -764,7 +764,7 @@ class MainWindow(QMainWindow):
         )
         text.setTextFormat(Qt.TextFormat.PlainText)
         text.setWordWrap(True)
-        remember = QCheckBox("Do this every time (change it in Preferences)")
+        remember = QCheckBox("Do this every time (change it in Preferences → General)")
         buttons = QDialogButtonBox()
         keep = buttons.addButton("Keep running", QDialogButtonBox.ButtonRole.AcceptRole)
         quit_button = buttons.addButton("Quit", QDialogButtonBox.ButtonRole.DestructiveRole)
@@ -797,4 +797,5 @@ class MainWindow(QMainWindow):
         return dialog
 
     def _remember_close(self, keep_running: bool) -> None:
-        self._spawn(self.context.workspace.update_preferences({"close_to_tray": keep_running}))
+        choice = "background" if keep_running else "quit"
+        self._spawn(self.context.workspace.update_preferences({"close_to_tray": choice}))

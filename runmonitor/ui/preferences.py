@@ -77,7 +77,7 @@ from runmonitor.ui.runs_view import spawn
 #: show, or raises ValidationError / ValueError to refuse.
 Applier = Callable[[dict[str, Any], str | None], Awaitable[str | None]]
 
-GENERAL_FIELDS = ("appearance", "retention_days", "secret_storage")
+GENERAL_FIELDS = ("appearance", "close_to_tray", "retention_days", "secret_storage")
 STORAGE_NOTES = {
     "keyring": "Secrets are kept in the operating system's keyring.",
     "session": "Secrets are kept in memory only: you enter them again after every start.",

@@ -87,3 +87,13 @@ async def test_a_ca_file_that_moved_away_keeps_the_profiles(paths: AppPaths, tmp
             name="new",
             connection={"base_url": "https://x.example.com", "ca_bundle": str(ca)},
         )
+
+
+def test_the_first_close_to_tray_values_still_load() -> None:
+    from runmonitor.core.profiles import Settings
+
+    assert [Settings(close_to_tray=v).close_to_tray for v in (None, True, False)] == [  # type: ignore[arg-type]
+        "ask",
+        "background",
+        "quit",
+    ]

@@ -66,7 +66,7 @@ def test_without_a_tray_closing_asks_and_the_answer_can_be_remembered(qtbot: Any
     keep, _, remember = window.close_buttons
     remember.setChecked(True)
     qtbot.mouseClick(keep, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.context.workspace.settings.close_to_tray is True, timeout=3000)
+    qtbot.waitUntil(lambda: window.context.workspace.settings.close_to_tray == "background", timeout=3000)
     assert window.isMinimized()  # still running, in the taskbar
     window.showNormal()
     window.close()  # remembered: no question this time
@@ -74,7 +74,7 @@ def test_without_a_tray_closing_asks_and_the_answer_can_be_remembered(qtbot: Any
     assert not window.close_dialog.isVisible()
 
     window.showNormal()
-    run(qtbot, window.context.workspace.update_preferences({"close_to_tray": None}))
+    run(qtbot, window.context.workspace.update_preferences({"close_to_tray": "ask"}))
     window.close()
     with qtbot.waitSignal(window.quit_requested, timeout=2000):
         qtbot.mouseClick(window.close_buttons[1], Qt.MouseButton.LeftButton)
