@@ -364,8 +364,12 @@ class DesktopChannel:
             await _disconnect(bus)
 
 
-async def probe_desktop_channel(limit: float = PROBE_TIMEOUT) -> tuple[DesktopChannel | None, str]:
-    """A ready desktop channel and what it talks to, or None and why not (one short line)."""
+async def probe_desktop_channel(
+    limit: float = PROBE_TIMEOUT, *, icon_path: Path | None = None
+) -> tuple[DesktopChannel | None, str]:
+    """A ready desktop channel and what it talks to, or None and why not (one short line).
+    ``icon_path``: the app icon file to show (default: the one in a source checkout)."""
+    icon = Icon(path=icon_path) if icon_path is not None else None
     if _uses_dbus():
         try:
             info = await query_notification_server(limit)
@@ -373,7 +377,7 @@ async def probe_desktop_channel(limit: float = PROBE_TIMEOUT) -> tuple[DesktopCh
             log.info("desktop notifications unavailable: %s", exc)
             return None, str(exc)
         log.info("desktop notifications: %s", info.describe())
-        return DesktopChannel(server=info), info.describe()
+        return DesktopChannel(server=info, icon=icon), info.describe()
 
     from desktop_notifier.backends.dummy import DummyNotificationCenter
     from desktop_notifier.main import get_backend_class
@@ -386,7 +390,7 @@ async def probe_desktop_channel(limit: float = PROBE_TIMEOUT) -> tuple[DesktopCh
             else f"desktop notifications are not supported on {system} {platform.release()}".strip()
         )
         return None, why
-    channel = DesktopChannel()
+    channel = DesktopChannel(icon=icon)
     label = {"Darwin": "macOS Notification Center", "Windows": "Windows notifications"}.get(system, system)
     try:
         caps = await asyncio.wait_for(channel.capabilities(), limit)

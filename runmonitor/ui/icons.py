@@ -249,7 +249,16 @@ def _app_icon_candidates() -> list[Path]:
 
 
 def app_icon() -> QIcon:
-    """resources/icons/runmonitor.svg when it can be found and read; a drawn icon otherwise."""
+    """The app icon from the compiled Qt resources (always there, wheels and bundles included);
+    else resources/icons/runmonitor.svg; a drawn icon as the last resort."""
+    from runmonitor.ui import resources
+
+    try:
+        icon = resources.app_icon()
+        if not icon.isNull():
+            return icon
+    except (OSError, ValueError, RuntimeError):
+        pass
     for path in _app_icon_candidates():
         if path.is_file():
             icon = QIcon(str(path))

@@ -30,6 +30,7 @@ from runmonitor.core.engine import RunEvent
 from runmonitor.core.hooks import HookRunner
 from runmonitor.core.notify import Notification, NotificationPolicy
 from runmonitor.core.profiles import Settings
+from runmonitor.ui import resources
 from runmonitor.ui.runs_view import spawn
 
 if TYPE_CHECKING:
@@ -89,7 +90,13 @@ class NotificationCenter(QObject):
         """Choose the channel: probe the desktop's notification service unless told otherwise
         (``desktop`` may be a ready channel, for tests, or False to skip it)."""
         if desktop is True:
-            channel, reason = await probe_desktop_channel()
+            try:
+                icon = await asyncio.to_thread(
+                    resources.app_icon_path, self.context.workspace.paths.cache_dir
+                )
+            except OSError:
+                icon = None
+            channel, reason = await probe_desktop_channel(icon_path=icon)
             self.desktop = channel
         elif desktop is False or desktop is None:
             self.desktop, reason = None, "desktop notifications not used"
@@ -116,7 +123,10 @@ class NotificationCenter(QObject):
 
     async def aclose(self) -> None:
         self._unsubscribe()
-        self._timer.stop()
+        try:
+            self._timer.stop()
+        except RuntimeError:  # the window (and this timer with it) is already gone
+            pass
         await self.hooks.aclose()
         if self.desktop is not None:
             await self.desktop.close()

@@ -13,14 +13,15 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from PySide6.QtGui import QAction, QIcon, QPainter, QPixmap
+from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from runmonitor import APP_NAME
 from runmonitor.core.notify import until_tomorrow
 from runmonitor.core.overview import Overall, Overview
 from runmonitor.core.status import RunStatus
-from runmonitor.ui.icons import app_icon, status_label, status_pixmap
+from runmonitor.ui import resources
+from runmonitor.ui.icons import status_label, status_pixmap
 
 if TYPE_CHECKING:
     from runmonitor.core.history import RunRecord
@@ -42,22 +43,9 @@ def tray_available() -> bool:
 
 
 def state_icon(state: Overall) -> QIcon:
-    """The app icon with the state's status badge in the lower right, for the tray."""
-    icon = QIcon()
-    base = app_icon()
-    for size in (16, 22, 24, 32, 48, 64):
-        pixmap = QPixmap(size, size)
-        pixmap.fill(0)
-        painter = QPainter(pixmap)
-        try:
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            painter.drawPixmap(0, 0, base.pixmap(size, size))
-            badge = max(9, round(size * 0.62))
-            painter.drawPixmap(size - badge, size - badge, status_pixmap(STATE_ICONS[state], size=badge))
-        finally:
-            painter.end()
-        icon.addPixmap(pixmap)
-    return icon
+    """The app icon with the state's badge (from the icon set in resources/, compiled into Qt
+    resources), for the tray."""
+    return resources.state_icon(state.value)
 
 
 def tooltip(overview: Overview, paused: bool, muted_until: datetime | None) -> str:

@@ -66,9 +66,12 @@ async def test_secrets_move_to_the_file_store_and_back_without_loss(paths: AppPa
 
 async def test_a_ca_file_that_moved_away_keeps_the_profiles(paths: AppPaths, tmp_path: Path) -> None:
     ca = tmp_path / "company-ca.pem"
+    import asyncio
+    import shutil
+
     import certifi
 
-    ca.write_text(Path(certifi.where()).read_text())
+    await asyncio.to_thread(shutil.copyfile, certifi.where(), ca)
     workspace = await Workspace.open(paths, secret_mode="session")
     with_ca = Profile(
         service="invision",

@@ -1,0 +1,8 @@
+"""The entry point PyInstaller freezes: the same ``main`` as the ``runmonitor`` command."""
+
+import sys
+
+from runmonitor.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
