@@ -566,7 +566,8 @@ class PollingEngine:
             return []
         request = client.request_model.model_validate(intent.request)
         try:
-            runs = await client.list_runs(client.list_target_for(request), limit=50)
+            # Enough of the newest runs to reach back past the intent on a busy pipeline.
+            runs = await client.list_runs(client.list_target_for(request), limit=200)
         except NotFound:
             return []
         earliest = intent.created_at - timedelta(minutes=2)
@@ -1019,6 +1020,9 @@ class PollingEngine:
     #: Refusals of a profile's credentials in a row (no good answer between) before it is
     #: paused as "sign-in needed".
     AUTH_STRIKES = 3
+    #: The same for tokens refused right after a good login (the credentials work): a storm of
+    #: expired tokens must not stop polling, a service that never takes its own tokens must.
+    FRESH_TOKEN_STRIKES = 12
 
     #: Checks that changed nothing are written to the history in batches this often (seconds).
     QUIET_FLUSH_EVERY = 1.0
@@ -1062,7 +1066,12 @@ class PollingEngine:
         if isinstance(exc, (AuthFailed, Forbidden)):
             strikes = self._auth_strikes.get(record.profile_id, 0) + 1
             self._auth_strikes[record.profile_id] = strikes
-            if strikes < self.AUTH_STRIKES:
+            limit = (
+                self.FRESH_TOKEN_STRIKES
+                if isinstance(exc, AuthFailed) and exc.fresh_token_refused
+                else self.AUTH_STRIKES
+            )
+            if strikes < limit:
                 # A token that was refused right after a good sign-in (a proxy that dropped
                 # it, a clock jump, a revoked session) is tried again before anyone is asked
                 # to sign in: the checks back off meanwhile.

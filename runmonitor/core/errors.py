@@ -67,6 +67,9 @@ class AuthFailed(RunMonitorError):
 
     kind = "auth_failed"
     may_have_reached_service_default = False
+    #: The service refused a token that its login endpoint had just issued: the credentials
+    #: work, so this is worth retrying for a while before asking anyone to sign in.
+    fresh_token_refused: bool = False
 
 
 class Forbidden(RunMonitorError):

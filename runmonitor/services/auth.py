@@ -44,6 +44,10 @@ def bearer(token: SecretStr) -> HeaderAuth:
     return HeaderAuth("Authorization", token, prefix="Bearer ")
 
 
+#: Set on a response whose 401 came right after a successful login (see TokenExchangeAuth).
+FRESH_TOKEN_REFUSED = "runmonitor.fresh_token_refused"
+
+
 class TokenExchangeAuth(httpx.Auth):
     """Bearer tokens obtained from a login endpoint, cached, renewed once on 401."""
 
@@ -155,7 +159,11 @@ class TokenExchangeAuth(httpx.Auth):
                     pass
             token = self._token
         request.headers["Authorization"] = f"Bearer {token}"
-        yield request
+        response = yield request
+        if response.status_code == 401:
+            # Refused although the login just worked: the token, not the credentials, is the
+            # problem (revoked, clock skew, a proxy that drops it). The caller can tell.
+            response.extensions[FRESH_TOKEN_REFUSED] = True
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         raise RuntimeError("RunMonitor only uses asynchronous HTTP clients")

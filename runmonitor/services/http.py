@@ -527,7 +527,10 @@ class HttpSession:
                 status_code=status,
                 may_have_reached_service=False,
             )
-        raise error_for_status(self.service, status, body, response.headers, self.classify)
+        error = error_for_status(self.service, status, body, response.headers, self.classify)
+        if isinstance(error, AuthFailed) and response.extensions.get("runmonitor.fresh_token_refused"):
+            error.fresh_token_refused = True
+        raise error
 
     async def _read_capped(self, response: httpx.Response) -> bytes:
         declared = response.headers.get("content-length")

@@ -144,6 +144,12 @@ class Simulator:
             self._thread.join(timeout=5)
             self._thread = None
 
+    def keep_requests(self, count: int) -> None:
+        """Keep only the newest ``count`` request records (long soaks: the log is the
+        simulator's memory, not the app's)."""
+        with self._records_lock:
+            self.records = deque(self.records, maxlen=max(1, count))
+
     def outage(self, seconds: float) -> threading.Timer:
         """Stop answering (connections are refused) and come back on the same port after
         ``seconds`` of real time; runs go on meanwhile, as on a server that restarts."""

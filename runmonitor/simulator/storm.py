@@ -454,6 +454,7 @@ async def soak(
     light mix of faults goes on; sample memory and open files. Bounded by ``seconds``."""
     loop = asyncio.get_running_loop()
     start = loop.time()
+    sim.keep_requests(5000)  # so that the samples measure RunMonitor, not the simulator's log
     storm = Storm(sim, rate=fault_rate)
     mixed = storm_phases()[-1]
     storm.apply(mixed)
