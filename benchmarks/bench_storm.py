@@ -142,7 +142,7 @@ def render(figures: dict[str, Any]) -> str:
         f"queued for quota {storm['creates_queued_for_quota']}, unconfirmed {storm['creates_unconfirmed']} "
         f"(adopted {storm['unconfirmed_adopted']}, discarded {storm['unconfirmed_discarded']}, "
         f"left to the person {storm['unconfirmed_left_to_the_person']})",
-        f"  lost runs                          {storm['lost']}  (must be 0)",
+        f"  lost runs                          {storm['lost']}  (must be 0) {storm['examples']['lost']}",
         f"  duplicate creates                  {storm['duplicates']}  (must be 0)",
         f"  wrong final status / unfinished    {storm['wrong_final_status']} / {storm['unfinished']}",
         f"  event-loop lag p50 / p99 / max     {storm['lag_ms']['p50']:.1f} / {storm['lag_ms']['p99']:.1f} / "

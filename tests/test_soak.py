@@ -1,6 +1,6 @@
 """A bounded soak: runs keep being created and followed under a light mix of faults; memory and
 open files/sockets must level off, not grow with time. CI runs it briefly
-(``RUNMONITOR_SOAK_SECONDS``, default 40); ``benchmarks/bench_storm.py --soak`` runs it longer and
+(``RUNMONITOR_SOAK_SECONDS``, default 26); ``benchmarks/bench_storm.py --soak`` runs it longer and
 prints the series."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import pytest
 from runmonitor.simulator import Simulator
 from runmonitor.simulator.storm import open_storm_context, soak
 
-SECONDS = float(os.environ.get("RUNMONITOR_SOAK_SECONDS", "40"))
+SECONDS = float(os.environ.get("RUNMONITOR_SOAK_SECONDS", "26"))
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts open files in /proc")
 

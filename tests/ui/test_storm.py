@@ -19,7 +19,7 @@ from runmonitor.simulator import Simulator
 from runmonitor.simulator.storm import Storm, StormReport, open_storm_context, storm_phases, storm_through
 from tests.ui.conftest import run
 
-STORM_RUNS = 120
+STORM_RUNS = 80
 
 
 @pytest.fixture
@@ -54,7 +54,7 @@ def describe(report: StormReport) -> str:
 def test_the_window_follows_every_run_through_the_storm(qtbot: Any, storm_window: Any) -> None:
     window = storm_window
     sim = window.context.simulator
-    storm = Storm(sim, storm_phases(timeout_seconds=2.0), rate=0.25, phase_seconds=1.5, outage_seconds=2.5)
+    storm = Storm(sim, storm_phases(timeout_seconds=2.0), rate=0.25, phase_seconds=1.0, outage_seconds=2.0)
     report = run(
         qtbot,
         storm_through(
