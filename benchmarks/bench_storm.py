@@ -52,7 +52,7 @@ async def measure(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     from runmonitor.ui.main_window import MainWindow
 
     figures: dict[str, Any] = {}
-    sim = Simulator(seed=args.seed, time_scale=args.time_scale).start()
+    sim = Simulator(seed=args.seed, time_scale=1.0, duration_scale=args.duration_scale).start()
     context = await open_storm_context(sim, home / "storm")
     window = MainWindow(context, tray=False)
     try:
@@ -185,7 +185,9 @@ def main() -> int:
     parser.add_argument(
         "--rate", type=float, default=0.2, help="share of requests that misbehave (default 0.2)"
     )
-    parser.add_argument("--time-scale", type=float, default=10.0, help="simulated seconds per real second")
+    parser.add_argument(
+        "--duration-scale", type=float, default=0.1, help="run lengths relative to the usual (default 0.1)"
+    )
     parser.add_argument(
         "--settle-timeout", type=float, default=600.0, help="longest wait after the storm (s)"
     )

@@ -19,7 +19,7 @@ from runmonitor.core.history import AsyncHistory
 from runmonitor.core.paths import app_paths
 from runmonitor.core.workspace import Workspace
 from runmonitor.simulator import Simulator
-from runmonitor.simulator.storm import Storm, StormReport, compare, storm_phases
+from runmonitor.simulator.storm import STORM_SIMULATOR, Storm, StormReport, compare, storm_phases
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = 60
@@ -68,7 +68,7 @@ def spawn(home: Path, runs: int, requests: str) -> subprocess.Popen[str]:
 async def test_sigkill_at_random_moments_during_the_storm_loses_nothing(tmp_path: Path) -> None:
     rng = random.Random(20261122)
     home = tmp_path / "home"
-    with Simulator(seed=777, time_scale=6.0) as sim:
+    with Simulator(seed=777, **STORM_SIMULATOR) as sim:
         await prepare_home(sim, home)
         requests = json.dumps({key: sim.demo_request(key) for key in sim.sims})
         storm = Storm(sim, storm_phases(timeout_seconds=2.0), rate=0.2, phase_seconds=1.5, outage_seconds=2.5)

@@ -33,6 +33,12 @@ TOKEN_SERVICES = ("cognite", "codestream")
 QUOTA_SERVICES = ("connhex",)
 
 
+#: The simulator for storms: its clock is real time (the service's timestamps must agree with
+#: RunMonitor's, or looking up a create whose answer was lost searches the wrong minutes), and
+#: runs last a tenth of their usual length instead.
+STORM_SIMULATOR: dict[str, float] = {"time_scale": 1.0, "duration_scale": 0.1}
+
+
 @dataclass(frozen=True)
 class Phase:
     name: str

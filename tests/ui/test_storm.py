@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 
 from runmonitor.simulator import Simulator
-from runmonitor.simulator.storm import Storm, StormReport, open_storm_context, storm_phases, storm_through
+from runmonitor.simulator.storm import (
+    STORM_SIMULATOR,
+    Storm,
+    StormReport,
+    open_storm_context,
+    storm_phases,
+    storm_through,
+)
 from tests.ui.conftest import run
 
 STORM_RUNS = 80
@@ -26,7 +33,7 @@ STORM_RUNS = 80
 def storm_window(qtbot: Any, qloop: asyncio.AbstractEventLoop, tmp_path: Path) -> Iterator[Any]:
     from runmonitor.ui.main_window import MainWindow
 
-    sim = Simulator(seed=4242, time_scale=10.0).start()
+    sim = Simulator(seed=4242, **STORM_SIMULATOR).start()
     context = run(qtbot, open_storm_context(sim, tmp_path / "home"))
     window = MainWindow(context, tray=False)
     qtbot.addWidget(window)
