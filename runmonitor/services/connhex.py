@@ -1011,14 +1011,23 @@ class Connhex(Service[ConnhexConnection, ConnhexExportRequest]):
 
     async def _list_exports(self, limit: int) -> list[RunSnapshot]:
         # Pagination and sort order of GET /exports are undocumented beyond page/pageSize/sort
-        # parameters: ask for one page and sort here, newest job (or export) first.
-        result = await self.http.request(
-            "GET", "exports", params={"pageSize": min(limit, self.max_page_size)}
-        )
-        body = redact_json(result.body)
-        entries = body.get("results", body.get("data")) if isinstance(body, dict) else body
-        if not isinstance(entries, list):
-            raise BadResponse("Connhex answered the export list without a list of results", service=self.key)
+        # parameters: read pages (at most ``limit`` entries, a bounded number of pages) and
+        # sort here, newest job (or export) first.
+        size = min(limit, self.max_page_size)
+        entries: list[Any] = []
+        for page in range(1, 1 + -(-limit // size)):
+            params: dict[str, Any] = {"pageSize": size} if page == 1 else {"pageSize": size, "page": page}
+            result = await self.http.request("GET", "exports", params=params)
+            body = redact_json(result.body)
+            chunk = body.get("results", body.get("data")) if isinstance(body, dict) else body
+            if not isinstance(chunk, list):
+                raise BadResponse(
+                    "Connhex answered the export list without a list of results", service=self.key
+                )
+            entries.extend(chunk)
+            total = body.get("total") if isinstance(body, dict) else None
+            if len(chunk) < size or (isinstance(total, int) and len(entries) >= total):
+                break
         snapshots: list[RunSnapshot] = []
         for entry in entries:
             export_id = _export_id_of(entry)
