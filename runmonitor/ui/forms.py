@@ -38,7 +38,7 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from enum import Enum
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origin
 
 import annotated_types
 from pydantic import BaseModel, SecretStr, ValidationError
@@ -76,6 +76,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QProgressBar,
     QPushButton,
     QScrollArea,
     QSpinBox,
@@ -303,6 +304,78 @@ class FieldError(QWidget):
 
 
 # -- reading the model ---------------------------------------------------------------------------------
+
+
+class CheckOutcome(QWidget):
+    """How a check (a test connection, a test command) is going: a busy bar while it runs, then
+    a feedback icon and a line of text in the outcome's colour, recoloured with the palette."""
+
+    ICON_NAMES: ClassVar[dict[str, str]] = {"ok": "Success", "signin": "Sign-in needed"}
+
+    def __init__(self, busy_name: str, result_name: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.busy = QProgressBar()
+        self.busy.setRange(0, 0)
+        self.busy.setTextVisible(False)
+        self.busy.setFixedSize(70, 10)
+        self.busy.setAccessibleName(busy_name)
+        self.busy.hide()
+        self.icon = QLabel()
+        self.icon.setFixedSize(16, 16)
+        self.icon.hide()
+        self.label = QLabel()
+        self.label.setTextFormat(Qt.TextFormat.PlainText)
+        self.label.setWordWrap(True)
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.label.setAccessibleName(result_name)
+        self.label.hide()
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(6)
+        row.addWidget(self.busy, 0, Qt.AlignmentFlag.AlignVCenter)
+        row.addWidget(self.icon, 0, Qt.AlignmentFlag.AlignTop)
+        row.addWidget(self.label, 1)
+        #: None (nothing shown), "testing", or the shape of the outcome shown ("ok", "failed"…).
+        self.shape: str | None = None
+        #: The colour kind of the outcome shown ("ok", "warning", "error").
+        self.kind: str | None = None
+
+    def start(self, text: str) -> None:
+        self.busy.show()
+        self.icon.hide()
+        self.shape, self.kind = "testing", None
+        self.label.setText(text)
+        self.label.setPalette(self.palette())
+        self.label.show()
+
+    def stop(self) -> None:
+        self.busy.hide()
+
+    def show_outcome(self, shape: str, kind: str, text: str) -> None:
+        self.shape, self.kind = shape, kind
+        colour = tone(kind, self.palette())
+        self.icon.setPixmap(feedback_icon(shape, colour, 16, self.devicePixelRatioF()).pixmap(QSize(16, 16)))
+        self.icon.setAccessibleName(self.ICON_NAMES.get(shape, "Problem"))
+        self.icon.show()
+        self._colour_label()
+        self.label.setText(text)
+        self.label.setAccessibleDescription(text)
+        self.label.show()
+
+    def clear(self) -> None:
+        self.shape = self.kind = None
+        self.icon.hide()
+        self.label.hide()
+
+    def _colour_label(self) -> None:
+        palette = QPalette(self.palette())
+        palette.setColor(QPalette.ColorRole.WindowText, tone(self.kind or "error", self.palette()))
+        self.label.setPalette(palette)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in RECOLOUR_EVENTS and self.shape not in (None, "testing"):
+            self._colour_label()
 
 
 @dataclass(frozen=True)

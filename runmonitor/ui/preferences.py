@@ -27,8 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ValidationError
-from PySide6.QtCore import QEvent, QSize, Qt, Signal
-from PySide6.QtGui import QPalette
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QDialog,
@@ -38,7 +37,6 @@ from PySide6.QtWidgets import (
     QGroupBox,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -63,13 +61,11 @@ from runmonitor.core.profiles import (
 from runmonitor.core.schedule import PollSchedule
 from runmonitor.core.status import RunStatus
 from runmonitor.ui.forms import (
-    RECOLOUR_EVENTS,
+    CheckOutcome,
     FieldError,
     HelpLabel,
     ModelForm,
     errors_by_path,
-    feedback_icon,
-    tone,
 )
 from runmonitor.ui.runs_view import spawn
 
@@ -319,7 +315,6 @@ class PreferencesDialog(QDialog):
         self.settings = settings
         self.applier = applier
         self._hook_task: asyncio.Task[Any] | None = None
-        self.hook_outcome: str | None = None
         self.general = ModelForm(
             Settings,
             values=settings.preferences(),
@@ -411,29 +406,17 @@ class PreferencesDialog(QDialog):
         )
         self.hook_test_button.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
         self.hook_test_button.clicked.connect(self._on_test_hook_clicked)
-        self.hook_busy = QProgressBar()
-        self.hook_busy.setRange(0, 0)
-        self.hook_busy.setTextVisible(False)
-        self.hook_busy.setFixedSize(70, 10)
-        self.hook_busy.setAccessibleName("Running the command")
-        self.hook_busy.hide()
-        self.hook_icon = QLabel()
-        self.hook_icon.setFixedSize(16, 16)
-        self.hook_icon.hide()
-        self.hook_result = QLabel()
-        self.hook_result.setTextFormat(Qt.TextFormat.PlainText)
-        self.hook_result.setWordWrap(True)
-        self.hook_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.hook_result.setAccessibleName("Command test result")
-        self.hook_result.hide()
+        self.hook_outcome_view = CheckOutcome("Running the command", "Command test result")
+        # The parts, by the names the tests and the rest of the dialog use.
+        self.hook_busy = self.hook_outcome_view.busy
+        self.hook_icon = self.hook_outcome_view.icon
+        self.hook_result = self.hook_outcome_view.label
         test_widget = QWidget()
         test_row = QHBoxLayout(test_widget)
         test_row.setContentsMargins(0, 0, 0, 0)
         test_row.setSpacing(8)
         test_row.addWidget(self.hook_test_button, 0, Qt.AlignmentFlag.AlignTop)
-        test_row.addWidget(self.hook_busy, 0, Qt.AlignmentFlag.AlignVCenter)
-        test_row.addWidget(self.hook_icon, 0, Qt.AlignmentFlag.AlignTop)
-        test_row.addWidget(self.hook_result, 1)
+        test_row.addWidget(self.hook_outcome_view, 1)
         test_row.addStretch(0)
         # Last row of the command's form (no field has this name), under the fields.
         self.hook_form.insert_row("(end)", test_widget, QLabel(""))
@@ -459,10 +442,8 @@ class PreferencesDialog(QDialog):
 
     def _hook_edited(self) -> None:
         """An outcome shown under "Test command" is about the command as it was: hide it."""
-        if not self.is_testing_hook() and self.hook_outcome is not None:
-            self.hook_outcome = None
-            self.hook_icon.hide()
-            self.hook_result.hide()
+        if not self.is_testing_hook() and self.hook_outcome_view.shape is not None:
+            self.hook_outcome_view.clear()
 
     def _sync_hook(self) -> None:
         enabled = self.hook_enabled.isChecked()
@@ -563,35 +544,20 @@ class PreferencesDialog(QDialog):
     def _set_hook_testing(self, testing: bool) -> None:
         self.hook_details.setEnabled(not testing and self.hook_enabled.isChecked())
         self.hook_enabled.setEnabled(not testing)
-        self.hook_busy.setVisible(testing)
         if testing:
-            self.hook_icon.hide()
-            self.hook_outcome = "testing"
-            self.hook_result.setText("Running the command…")
-            self.hook_result.setPalette(self.palette())
-            self.hook_result.show()
+            self.hook_outcome_view.start("Running the command…")
+        else:
+            self.hook_outcome_view.stop()
 
     def _show_hook_outcome(self, shape: str, kind: str, text: str) -> None:
-        self.hook_outcome = kind
-        colour = tone(kind, self.palette())
-        self.hook_icon.setPixmap(
-            feedback_icon(shape, colour, 16, self.devicePixelRatioF()).pixmap(QSize(16, 16))
-        )
-        self.hook_icon.setAccessibleName("Success" if shape == "ok" else "Problem")
-        self.hook_icon.show()
-        palette = QPalette(self.palette())
-        palette.setColor(QPalette.ColorRole.WindowText, colour)
-        self.hook_result.setPalette(palette)
-        self.hook_result.setText(text)
-        self.hook_result.setAccessibleDescription(text)
-        self.hook_result.show()
+        self.hook_outcome_view.show_outcome(shape, kind, text)
 
     def _cancel_hook_test(self) -> None:
         task, self._hook_task = self._hook_task, None
         if task is not None and not task.done():
             task.cancel()  # run_hook kills the command and whatever it started
             self._set_hook_testing(False)
-            self.hook_result.hide()
+            self.hook_outcome_view.clear()
 
     # -- saving ---------------------------------------------------------------------------------------
     def changes(self) -> tuple[dict[str, Any], str | None] | None:
@@ -699,12 +665,3 @@ class PreferencesDialog(QDialog):
         """Every way of closing ends here: a command still being tested is stopped."""
         self._cancel_hook_test()
         super().done(result)
-
-    def changeEvent(self, event: QEvent) -> None:
-        super().changeEvent(event)
-        if event.type() in RECOLOUR_EVENTS and self.hook_outcome not in (None, "testing"):
-            palette = QPalette(self.palette())
-            palette.setColor(
-                QPalette.ColorRole.WindowText, tone(self.hook_outcome or "error", self.palette())
-            )
-            self.hook_result.setPalette(palette)

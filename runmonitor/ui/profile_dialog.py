@@ -36,7 +36,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
-    QProgressBar,
     QPushButton,
     QScrollArea,
     QSizePolicy,
@@ -58,7 +57,7 @@ from runmonitor.core.profiles import (
 from runmonitor.services import get as get_service
 from runmonitor.services.base import ServiceConfig
 from runmonitor.ui.forms import (
-    RECOLOUR_EVENTS,
+    CheckOutcome,
     FieldError,
     HelpLabel,
     ModelForm,
@@ -418,31 +417,15 @@ class ProfileDialog(QDialog):
         self.test_button.setToolTip("Make one cheap signed-in request with these settings")
         self.test_button.clicked.connect(self._on_test_clicked)
         self.test_button.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Fixed)
-        self.test_busy = QProgressBar()
-        self.test_busy.setRange(0, 0)
-        self.test_busy.setTextVisible(False)
-        self.test_busy.setFixedSize(70, 10)
-        self.test_busy.setAccessibleName("Testing the connection")
-        self.test_busy.hide()
-        self.test_icon = QLabel()
-        self.test_icon.setFixedSize(16, 16)
-        self.test_icon.hide()
-        self.test_result = QLabel()
-        self.test_result.setTextFormat(Qt.TextFormat.PlainText)
-        self.test_result.setWordWrap(True)
-        self.test_result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.test_result.setAccessibleName("Connection test result")
-        self.test_result.hide()
-        self.test_outcome: str | None = None
+        self.test_outcome_view = CheckOutcome("Testing the connection", "Connection test result")
+        # The parts, by the names the tests and the rest of the dialog use.
+        self.test_busy = self.test_outcome_view.busy
+        self.test_icon = self.test_outcome_view.icon
+        self.test_result = self.test_outcome_view.label
         test_row = QHBoxLayout()
         test_row.setSpacing(8)
         test_row.addWidget(self.test_button, 0, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-        result_box = QHBoxLayout()
-        result_box.setSpacing(6)
-        result_box.addWidget(self.test_busy, 0, Qt.AlignmentFlag.AlignVCenter)
-        result_box.addWidget(self.test_icon, 0, Qt.AlignmentFlag.AlignTop)
-        result_box.addWidget(self.test_result, 1)
-        test_row.addLayout(result_box, 1)
+        test_row.addWidget(self.test_outcome_view, 1)
         test_widget = QWidget()
         test_widget.setLayout(test_row)
         test_row.setContentsMargins(0, 0, 0, 0)
@@ -681,51 +664,33 @@ class ProfileDialog(QDialog):
     def is_testing(self) -> bool:
         return self._test_task is not None and not self._test_task.done()
 
+    @property
+    def test_outcome(self) -> str | None:
+        """None, "testing", or the shape of the outcome shown ("ok", "signin", "failed"…)."""
+        return self.test_outcome_view.shape
+
     def _set_testing(self, testing: bool) -> None:
         self.test_button.setEnabled(not testing)
-        self.test_busy.setVisible(testing)
         if testing:
-            self.test_icon.hide()
-            self.test_outcome = "testing"
-            self.test_result.setText("Testing…")
-            self.test_result.setPalette(self.palette())
-            self.test_result.show()
+            self.test_outcome_view.start("Testing…")
+        else:
+            self.test_outcome_view.stop()
 
     def _show_outcome(self, shape: str, text: str, *, kind: str) -> None:
-        self.test_outcome = shape
-        colour = tone(kind, self.palette())
-        self.test_icon.setPixmap(
-            feedback_icon(shape, colour, 16, self.devicePixelRatioF()).pixmap(QSize(16, 16))
-        )
-        self.test_icon.setAccessibleName({"ok": "Success", "signin": "Sign-in needed"}.get(shape, "Problem"))
-        self.test_icon.show()
-        palette = QPalette(self.palette())
-        palette.setColor(QPalette.ColorRole.WindowText, colour)
-        self.test_result.setPalette(palette)
-        self.test_result.setText(text)
-        self.test_result.setAccessibleDescription(text)
-        self.test_result.show()
+        self.test_outcome_view.show_outcome(shape, kind, text)
 
     def _cancel_test(self) -> None:
         task, self._test_task = self._test_task, None
         if task is not None and not task.done():
             task.cancel()
             self._set_testing(False)
-            self.test_result.hide()
+            self.test_outcome_view.clear()
 
     # -- closing ------------------------------------------------------------------------------------
     def done(self, result: int) -> None:
         """Every way of closing (Save, Cancel, Escape, the window's close button) ends up here."""
         self._cancel_test()
         super().done(result)
-
-    def changeEvent(self, event: QEvent) -> None:
-        super().changeEvent(event)
-        if event.type() in RECOLOUR_EVENTS and self.test_outcome not in (None, "testing"):
-            palette = QPalette(self.palette())
-            kind = {"ok": "ok", "signin": "warning"}.get(self.test_outcome, "error")
-            palette.setColor(QPalette.ColorRole.WindowText, tone(kind, self.palette()))
-            self.test_result.setPalette(palette)
 
     def showEvent(self, event: QShowEvent) -> None:
         if not self._sized:  # sized once, when fonts and styles are final
