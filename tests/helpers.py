@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from runmonitor.core.models import RunSnapshot
@@ -47,3 +49,23 @@ def distinct_statuses(snapshots: list[RunSnapshot]) -> list[tuple[str, str | Non
         if not out or out[-1] != item:
             out.append(item)
     return out
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def cli_env(home: Path) -> dict[str, str]:
+    """The environment for a ``runmonitor`` subprocess: everything under ``home``, secrets in a
+    file-backed keyring stand-in, no inherited ``RUNMONITOR_SECRET_*`` or session bus."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith("RUNMONITOR_SECRET_") and key != "DBUS_SESSION_BUS_ADDRESS"
+    }
+    env.update(
+        RUNMONITOR_HOME=str(home),
+        PYTHON_KEYRING_BACKEND="tests.file_keyring.FileKeyring",
+        RUNMONITOR_TEST_KEYRING=str(home / "test-keyring.json"),
+        PYTHONPATH=str(ROOT),
+    )
+    return env

@@ -26,6 +26,7 @@ from runmonitor.core.paths import app_paths
 from runmonitor.core.status import RunStatus
 from runmonitor.services import get
 from runmonitor.simulator import Simulator
+from tests.helpers import cli_env
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOW = "2b081248-4963-43b3-ba06-5b7403d58b4d"
@@ -122,18 +123,7 @@ class Home:
 @pytest.fixture
 def home(tmp_path: Path) -> Iterator[Home]:
     with Simulator(seed=77, time_scale=60.0) as sim:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith("RUNMONITOR_SECRET_") and key != "DBUS_SESSION_BUS_ADDRESS"
-        }
-        env.update(
-            RUNMONITOR_HOME=str(tmp_path / "home"),
-            PYTHON_KEYRING_BACKEND="tests.file_keyring.FileKeyring",
-            RUNMONITOR_TEST_KEYRING=str(tmp_path / "home" / "test-keyring.json"),
-            PYTHONPATH=str(ROOT),
-        )
-        yield Home(tmp_path / "home", env, sim)
+        yield Home(tmp_path / "home", cli_env(tmp_path / "home"), sim)
 
 
 def json_lines(text: str) -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ import pytest
 
 from runmonitor.simulator import Simulator
 from tests.conftest import scan_for_secrets
+from tests.helpers import cli_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,18 +50,7 @@ class Home:
 @pytest.fixture
 def home(tmp_path: Path) -> Iterator[Home]:
     with Simulator(seed=41, time_scale=60.0) as sim:
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith("RUNMONITOR_SECRET_") and key != "DBUS_SESSION_BUS_ADDRESS"
-        }
-        env.update(
-            RUNMONITOR_HOME=str(tmp_path / "home"),
-            PYTHON_KEYRING_BACKEND="tests.file_keyring.FileKeyring",
-            RUNMONITOR_TEST_KEYRING=str(tmp_path / "home" / "test-keyring.json"),
-            PYTHONPATH=str(ROOT),
-        )
-        yield Home(tmp_path / "home", env, sim)
+        yield Home(tmp_path / "home", cli_env(tmp_path / "home"), sim)
 
 
 def add_invision(home: Home, name: str = "prod", key: str | None = None) -> subprocess.CompletedProcess[str]:
