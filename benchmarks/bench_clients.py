@@ -19,8 +19,8 @@ from typing import Any
 
 from _common import ExternalSimulator, percentile, rss_mib
 
-from runmonitor.core.errors import RunMonitorError
-from runmonitor.core.models import RunSnapshot
+from runmonitor.domain.errors import ServiceError
+from runmonitor.domain.models import RunSnapshot
 from runmonitor.services import get, registry
 from runmonitor.simulator import Simulator
 
@@ -45,7 +45,7 @@ async def run(runs: int, rounds: int, concurrency: int, wall_cap: float, externa
                 t0 = time.perf_counter()
                 try:
                     return await coro
-                except RunMonitorError as exc:
+                except ServiceError as exc:
                     errors[exc.kind] = errors.get(exc.kind, 0) + 1
                     return None
                 finally:

@@ -59,17 +59,17 @@ from typing import Any
 import httpx
 from _common import ExternalSimulator, peak_rss_mib, percentile, rss_mib, thread_cpu_seconds
 
-from runmonitor.core.engine import PollingEngine, QueuedForQuota
-from runmonitor.core.errors import RunMonitorError
-from runmonitor.core.history import AsyncHistory, HistoryStore
-from runmonitor.core.models import RunRef, RunSnapshot
-from runmonitor.core.schedule import PollSchedule
-from runmonitor.core.status import RunStatus
+from runmonitor.domain.errors import ServiceError
+from runmonitor.domain.models import RunRef, RunSnapshot
+from runmonitor.domain.schedule import PollSchedule
+from runmonitor.domain.status import RunStatus
+from runmonitor.engine import PollingEngine, QueuedForQuota
 from runmonitor.services import get, registry
 from runmonitor.services.base import CreateRequest, Service
 from runmonitor.services.http import default_limits, default_timeout
 from runmonitor.simulator.cognite import DEMO_PIPELINES as COGNITE_PIPELINES
 from runmonitor.simulator.server import discover_sims
+from runmonitor.storage.history import AsyncHistory, HistoryStore
 
 MAX_RUNS = 20_000
 MAX_SECONDS = 600.0
@@ -528,7 +528,7 @@ async def run(args: argparse.Namespace, sim: ExternalSimulator, workdir: Path) -
                     created[key] += 1
                 except QueuedForQuota:
                     create_errors[f"{key}: queued_for_quota"] += 1
-                except RunMonitorError as exc:
+                except ServiceError as exc:
                     create_errors[f"{key}: {exc.kind}"] += 1
                     create_messages.setdefault(f"{key}: {exc.kind}", str(exc))
 

@@ -2,7 +2,7 @@
 
 Storm: the whole app (MainWindow on the qasync loop, Qt offscreen) creates ``--runs`` runs over
 the five simulated services while the simulator misbehaves in every way in turn and then all
-at once (``runmonitor.simulator.storm``), follows them to the end, looks up creates whose
+at once (``runmonitor.drills.storm``), follows them to the end, looks up creates whose
 answer was lost, and compares everything with the simulator. Printed: faults injected by
 kind, runs followed, lost runs (must be 0), duplicate creates (must be 0), runs whose final
 status is wrong (must be 0), event-loop lag p50/p99/max, RSS at start / after the storm / end.
@@ -37,8 +37,7 @@ os.environ.setdefault("QT_LOGGING_RULES", "qt.qpa.*=false")  # offscreen's "prop
 
 from _common import percentile
 
-from runmonitor.simulator import Simulator
-from runmonitor.simulator.storm import (
+from runmonitor.drills.storm import (
     Storm,
     open_storm_context,
     process_usage,
@@ -46,6 +45,7 @@ from runmonitor.simulator.storm import (
     storm_phases,
     storm_through,
 )
+from runmonitor.simulator import Simulator
 
 
 async def measure(args: argparse.Namespace, home: Path) -> dict[str, Any]:

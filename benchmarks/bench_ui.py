@@ -58,20 +58,21 @@ os.environ.setdefault("QT_API", "pyside6")
 import qasync
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
-
 from runmonitor.core import workspace as workspace_module
-from runmonitor.core.appcontext import AppContext
-from runmonitor.core.engine import EventKind, PollingEngine, RunEvent
-from runmonitor.core.errors import RunMonitorError
-from runmonitor.core.history import AsyncHistory, RunRecord
-from runmonitor.core.paths import app_paths
-from runmonitor.core.profiles import Profile, secret_fields
-from runmonitor.core.schedule import PollSchedule
-from runmonitor.core.settings import SettingsStore
-from runmonitor.core.workspace import Workspace
+
+from runmonitor.app.context import AppContext
+from runmonitor.app.workspace import Workspace
+from runmonitor.domain.errors import ServiceError
+from runmonitor.domain.events import EventKind
+from runmonitor.domain.schedule import PollSchedule
+from runmonitor.engine import PollingEngine, RunEvent
 from runmonitor.services import get, registry
 from runmonitor.simulator.cognite import DEMO_PIPELINES
 from runmonitor.simulator.server import discover_sims
+from runmonitor.storage.history import AsyncHistory, RunRecord
+from runmonitor.storage.paths import app_paths
+from runmonitor.storage.settings.model import Profile, secret_fields
+from runmonitor.storage.settings.store import SettingsStore
 from runmonitor.ui.app import make_application
 from runmonitor.ui.main_window import MainWindow
 
@@ -261,7 +262,7 @@ async def create_runs(context: AppContext, requests: dict[str, list[Any]], count
             try:
                 variant = requests[key][(i // len(keys)) % len(requests[key])]
                 await context.engine.create_run(profiles[key], variant)
-            except RunMonitorError as exc:
+            except ServiceError as exc:
                 errors[f"{key}: {exc.kind}"] = errors.get(f"{key}: {exc.kind}", 0) + 1
 
     started = time.perf_counter()

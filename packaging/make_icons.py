@@ -11,7 +11,7 @@ Writes, all committed to the repository:
 - ``resources/icons/state-<state>[-symbolic].svg``: the tray states (failing, sign-in, running,
   ok, nothing): the app icon with the status badge ``runmonitor/ui/tray.py`` puts on it;
 - ``resources/icons/runmonitor-symbolic.svg``: a one-colour app icon;
-- ``resources/runmonitor.qrc`` and ``runmonitor/ui/rc_icons.py`` (compiled with pyside6-rcc);
+- ``resources/runmonitor.qrc`` and ``runmonitor/ui/generated/rc_icons.py`` (compiled with pyside6-rcc);
 - ``resources/icons/hicolor/``: the app icon as PNG in the freedesktop sizes, plus the scalable
   and symbolic SVGs, named after ``runmonitor.APP_ID``.
 
@@ -444,7 +444,7 @@ def rcc_command() -> list[str]:
 
 
 def compile_resources() -> None:
-    """resources/runmonitor.qrc → runmonitor/ui/rc_icons.py, the same bytes for the same inputs."""
+    """resources/runmonitor.qrc → runmonitor/ui/generated/rc_icons.py, the same bytes for the same inputs."""
     # zlib rather than rcc's default zstd: any Qt can read it. A fixed file date keeps the output
     # from changing when only the SVGs' timestamps did.
     env = {**os.environ, "QT_RCC_SOURCE_DATE_OVERRIDE": "1"}

@@ -2,7 +2,7 @@
 
 import sys
 
-from runmonitor.cli import main
+from runmonitor.cli.main import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,5 +1,5 @@
 import sys
 
-from runmonitor.cli import main
+from runmonitor.cli.main import main
 
 sys.exit(main())

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from runmonitor.core.models import RunSnapshot
+from runmonitor.domain.models import RunSnapshot
 from runmonitor.services import get
 from runmonitor.services.base import Service
 from runmonitor.simulator import Simulator

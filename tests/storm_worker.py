@@ -13,13 +13,13 @@ import asyncio
 import json
 import sys
 
-from runmonitor.core.appcontext import AppContext
-from runmonitor.core.engine import QueuedForQuota
-from runmonitor.core.errors import RunMonitorError
-from runmonitor.core.history import IntentState
-from runmonitor.core.paths import app_paths
+from runmonitor.app.context import AppContext
+from runmonitor.domain.errors import ServiceError
+from runmonitor.drills.storm import resolve_unconfirmed
+from runmonitor.engine import QueuedForQuota
 from runmonitor.services import registry
-from runmonitor.simulator.storm import resolve_unconfirmed
+from runmonitor.storage.history import IntentState
+from runmonitor.storage.paths import app_paths
 
 
 async def main(home: str, runs: int, demo_request: dict[str, dict[str, object]]) -> int:
@@ -33,7 +33,7 @@ async def main(home: str, runs: int, demo_request: dict[str, dict[str, object]])
             request = registry()[profile.service].request_model.model_validate(demo_request[profile.service])
             try:
                 await context.engine.create_run(str(profile.id), request)
-            except (QueuedForQuota, RunMonitorError):
+            except (QueuedForQuota, ServiceError):
                 pass  # queued, refused or unconfirmed: the history has it as an intent
             if index % 10 == 9:
                 print(f"created {index + 1}", flush=True)

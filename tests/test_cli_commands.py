@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from runmonitor.core.history import AsyncHistory, RunRecord
-from runmonitor.core.models import RunRef, RunSnapshot
-from runmonitor.core.paths import app_paths
-from runmonitor.core.status import RunStatus
+from runmonitor.domain.models import RunRef, RunSnapshot
+from runmonitor.domain.status import RunStatus
 from runmonitor.services import get
 from runmonitor.simulator import Simulator
+from runmonitor.storage.history import AsyncHistory, RunRecord
+from runmonitor.storage.paths import app_paths
 from tests.helpers import cli_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ import json, sys
 if sys.argv[1] == "--import-qt":
     import PySide6.QtCore
     sys.argv.pop(1)
-from runmonitor.cli import main
+from runmonitor.cli.main import main
 codes = [main(json.loads(arg)) for arg in sys.argv[1:]]
 qt = sorted(m for m in sys.modules if m.split(".")[0] in ("PySide6", "shiboken6", "qasync"))
 print("RESULT " + json.dumps({"codes": codes, "qt": qt}))
@@ -440,7 +440,7 @@ def test_every_command_has_help() -> None:
     # One process runs the console script's main() for each; argparse ends --help with SystemExit.
     driver = """
 import contextlib, io, json, sys
-from runmonitor.cli import main
+from runmonitor.cli.main import main
 for args in json.loads(sys.argv[1]):
     out = io.StringIO()
     try:

@@ -26,8 +26,8 @@ from PySide6.QtCore import QFile, QIODevice
 from PySide6.QtGui import QColor, QIcon, QImage
 
 from runmonitor import APP_ID, APP_NAME
-from runmonitor.core.overview import Overall
-from runmonitor.core.status import RunStatus
+from runmonitor.app.overview import Overall
+from runmonitor.domain.status import RunStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGING = ROOT / "packaging"
@@ -79,8 +79,8 @@ def tool(name: str) -> str:
 
 def test_pyproject_declares_a_console_and_a_gui_script_for_the_same_main() -> None:
     project = pyproject()["project"]
-    assert project["scripts"]["runmonitor"] == "runmonitor.cli:main"
-    assert project["gui-scripts"] == {"runmonitor-gui": "runmonitor.cli:main"}
+    assert project["scripts"]["runmonitor"] == "runmonitor.cli.main:main"
+    assert project["gui-scripts"] == {"runmonitor-gui": "runmonitor.cli.main:main"}
     module_name, _, attr = project["gui-scripts"]["runmonitor-gui"].partition(":")
     assert callable(getattr(importlib.import_module(module_name), attr))
 
@@ -175,7 +175,7 @@ def test_the_set_follows_the_shapes_and_colours_the_app_draws(qapp: Any) -> None
 
 
 def test_qrc_lists_every_svg_and_rc_icons_serves_them_unchanged(qapp: Any) -> None:
-    import runmonitor.ui.rc_icons  # noqa: F401 - registers the resources
+    import runmonitor.ui.generated.rc_icons  # noqa: F401 - registers the resources
 
     listed = [f.text or "" for f in ET.parse(QRC).getroot().iter("file")]
     assert sorted(listed) == sorted(f"icons/{p.name}" for p in ICONS.glob("*.svg"))

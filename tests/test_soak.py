@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from runmonitor.drills.storm import open_storm_context, soak
 from runmonitor.simulator import Simulator
-from runmonitor.simulator.storm import open_storm_context, soak
 
 SECONDS = float(os.environ.get("RUNMONITOR_SOAK_SECONDS", "26"))
 

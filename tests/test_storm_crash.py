@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from runmonitor.core.history import AsyncHistory
-from runmonitor.core.paths import app_paths
-from runmonitor.core.workspace import Workspace
+from runmonitor.app.workspace import Workspace
+from runmonitor.drills.storm import STORM_SIMULATOR, Storm, StormReport, compare, storm_phases
 from runmonitor.simulator import Simulator
-from runmonitor.simulator.storm import STORM_SIMULATOR, Storm, StormReport, compare, storm_phases
+from runmonitor.storage.history import AsyncHistory
+from runmonitor.storage.paths import app_paths
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = 60
@@ -30,7 +30,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSI
 
 async def prepare_home(sim: Simulator, home: Path) -> None:
     """Demo profiles on ``sim`` whose keys are in a file the worker processes can read."""
-    from runmonitor.core.appcontext import _add_demo_profiles
+    from runmonitor.app.context import _add_demo_profiles
 
     paths = app_paths({"RUNMONITOR_HOME": str(home)})
     workspace = await Workspace.open(paths, secret_mode="session")

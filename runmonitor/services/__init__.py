@@ -15,14 +15,13 @@ from functools import cache
 from runmonitor.services.base import Service
 
 _INFRASTRUCTURE = frozenset({"base", "http", "auth"})
-_PREFERRED_ORDER = ("cognite", "marquez", "invision", "connhex", "codestream")
 
 AnyService = type[Service]  # type: ignore[type-arg]
 
 
 @cache
 def registry() -> dict[str, AnyService]:
-    """Service key → Service class, in display order."""
+    """Service key → Service class, in display order (each service's ``order``, then key)."""
     found: dict[str, AnyService] = {}
     for info in pkgutil.iter_modules(__path__):
         if info.name.startswith("_") or info.name in _INFRASTRUCTURE:
@@ -35,10 +34,7 @@ def registry() -> dict[str, AnyService]:
             raise RuntimeError(f"service module {info.name} declares key {service.key!r}")
         found[service.key] = service
 
-    def order(key: str) -> tuple[int, str]:
-        return (_PREFERRED_ORDER.index(key) if key in _PREFERRED_ORDER else len(_PREFERRED_ORDER), key)
-
-    return {key: found[key] for key in sorted(found, key=order)}
+    return {key: found[key] for key in sorted(found, key=lambda key: (found[key].order, key))}
 
 
 def get(key: str) -> AnyService:

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from runmonitor.core.errors import AuthFailed, BadResponse
+from runmonitor.domain.errors import AuthFailed, BadResponse
 from runmonitor.services.http import MAX_BODY_BYTES, decode_json, error_for_status, vendor_message
 
 

@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationInfo
 
-from runmonitor.core.errors import (
+from runmonitor.domain.errors import (
     AuthFailed,
     BadResponse,
     ConnectionFailed,
@@ -32,12 +32,12 @@ from runmonitor.core.errors import (
     InvalidRequest,
     NotFound,
     RateLimited,
-    RunMonitorError,
     ServerError,
+    ServiceError,
     TimedOut,
     Unsupported,
 )
-from runmonitor.core.models import (
+from runmonitor.domain.models import (
     Capability,
     RunAction,
     RunRef,
@@ -45,8 +45,8 @@ from runmonitor.core.models import (
     WatchSnapshot,
     summarize_runs,
 )
-from runmonitor.core.redact import secret_registry
-from runmonitor.core.status import StatusMap
+from runmonitor.domain.redact import secret_registry
+from runmonitor.domain.status import StatusMap
 from runmonitor.services.http import ErrorClassifier, HttpSession
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ MAX_CREATE_RETRY_AFTER = 5.0
 T = TypeVar("T")
 
 
-def worth_resending(exc: RunMonitorError) -> bool:
+def worth_resending(exc: ServiceError) -> bool:
     """Whether a create with a client-chosen id should be sent again after ``exc``.
 
     Uncertain outcomes (5xx, a broken connection, a timeout, an unreadable success) are
@@ -285,6 +285,11 @@ class Service(ABC, Generic[ConfigT, RequestT]):
     vendor: ClassVar[str]
     summary: ClassVar[str]
     target_label: ClassVar[str]
+    #: Where the service's tab stands (lowest first); ties go by key.
+    order: ClassVar[int] = 100
+    #: The target that means "every target" (a watch of the whole account), when the service
+    #: has one; the watch field shows it as its placeholder and uses it when left empty.
+    all_targets: ClassVar[str | None] = None
     config_model: ClassVar[type[ServiceConfig]]
     request_model: ClassVar[type[CreateRequest]]
     status_map: ClassVar[StatusMap]
@@ -389,7 +394,7 @@ class Service(ABC, Generic[ConfigT, RequestT]):
         self,
         send: Callable[[], Awaitable[T]],
         *,
-        is_duplicate: Callable[[RunMonitorError], bool],
+        is_duplicate: Callable[[ServiceError], bool],
         read_back: Callable[[], Awaitable[T]],
         duplicate_message: str,
         label: str,
@@ -405,7 +410,7 @@ class Service(ABC, Generic[ConfigT, RequestT]):
         for attempt in range(1, MAX_CREATE_ATTEMPTS + 1):
             try:
                 return await send()
-            except RunMonitorError as exc:
+            except ServiceError as exc:
                 if is_duplicate(exc):
                     if not reached:
                         raise InvalidRequest(
@@ -417,7 +422,7 @@ class Service(ABC, Generic[ConfigT, RequestT]):
                     log.info("%s: %s already exists after a retry; reading it back", self.key, label)
                     try:
                         return await read_back()
-                    except RunMonitorError as read_error:
+                    except ServiceError as read_error:
                         read_error.may_have_reached_service = True  # it does exist
                         raise
                 reached = reached or exc.may_have_reached_service

@@ -35,15 +35,15 @@ import httpx
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from runmonitor.core.errors import (
+from runmonitor.domain.errors import (
     AuthFailed,
     BadResponse,
     InvalidRequest,
-    RunMonitorError,
+    ServiceError,
 )
-from runmonitor.core.models import Capability, RunAction, RunRef, RunSnapshot
-from runmonitor.core.redact import redact_json, secret_registry
-from runmonitor.core.status import RunStatus, StatusMap
+from runmonitor.domain.models import Capability, RunAction, RunRef, RunSnapshot
+from runmonitor.domain.redact import redact_json, secret_registry
+from runmonitor.domain.status import RunStatus, StatusMap
 from runmonitor.services.auth import RefreshTokenLogin, bearer
 from runmonitor.services.base import BaseUrl, CreateRequest, Service, ServiceConfig
 from runmonitor.services.http import ErrorClassifier, error_for_status, parse_time
@@ -313,6 +313,7 @@ class CodeStream(Service[CodeStreamConnection, CodeStreamExecuteRequest]):
     vendor = "VMware Aria Automation"
     summary = "Run a Code Stream pipeline and follow, pause, resume or cancel its execution."
     target_label = "Pipeline"
+    order = 50
     config_model = CodeStreamConnection
     request_model = CodeStreamExecuteRequest
     status_map = STATUS_MAP
@@ -337,7 +338,7 @@ class CodeStream(Service[CodeStreamConnection, CodeStreamExecuteRequest]):
     def classify_error(self) -> ErrorClassifier:
         return self._classify
 
-    def _classify(self, status: int, body: Any, headers: httpx.Headers) -> RunMonitorError | None:
+    def _classify(self, status: int, body: Any, headers: httpx.Headers) -> ServiceError | None:
         """Code Stream errors ``{timestamp, path, status, error, message, requestId, @type}``."""
         error = error_for_status(self.key, status, body, headers)
         if error.request_id is None and isinstance(body, dict):
@@ -407,7 +408,7 @@ class CodeStream(Service[CodeStreamConnection, CodeStreamExecuteRequest]):
         """The execution an earlier attempt created; "requested" if it cannot be read just now."""
         try:
             return await self.get_status(self.ref(pipeline_id, execution_id))
-        except RunMonitorError as exc:
+        except ServiceError as exc:
             # The 409 proved the execution exists: report it created, and let polling catch up.
             log.info("codestream: could not read execution %s back yet (%s)", execution_id, exc.kind)
             return self._created(pipeline_id, execution_id, {"executionId": execution_id})

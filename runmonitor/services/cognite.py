@@ -52,17 +52,17 @@ import httpx
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
-from runmonitor.core.errors import (
+from runmonitor.domain.errors import (
     AuthFailed,
     BadResponse,
     Forbidden,
     InvalidRequest,
     NotFound,
-    RunMonitorError,
+    ServiceError,
 )
-from runmonitor.core.models import Capability, RunRef, RunSnapshot, WatchSnapshot
-from runmonitor.core.redact import redact_json, secret_registry
-from runmonitor.core.status import RunStatus, StatusMap
+from runmonitor.domain.models import Capability, RunRef, RunSnapshot, WatchSnapshot
+from runmonitor.domain.redact import redact_json, secret_registry
+from runmonitor.domain.status import RunStatus, StatusMap
 from runmonitor.services.auth import HeaderAuth, OAuth2ClientCredentials, bearer
 from runmonitor.services.base import BaseUrl, CreateRequest, Service, ServiceConfig
 from runmonitor.services.http import ErrorClassifier, parse_time, request_id_of, vendor_message
@@ -407,6 +407,7 @@ class Cognite(Service[CogniteConnection, CogniteRunReport]):
         "a pipeline's reports, including those sent by extractors elsewhere."
     )
     target_label = "Extraction pipeline"
+    order = 10
     config_model = CogniteConnection
     request_model = CogniteRunReport
     status_map = STATUS_MAP
@@ -449,7 +450,7 @@ class Cognite(Service[CogniteConnection, CogniteRunReport]):
     def classify_error(self) -> ErrorClassifier:
         return self._classify
 
-    def _classify(self, status: int, body: Any, headers: httpx.Headers) -> RunMonitorError | None:
+    def _classify(self, status: int, body: Any, headers: httpx.Headers) -> ServiceError | None:
         error = _error_object(body)
         kw: dict[str, Any] = {
             "service": self.key,

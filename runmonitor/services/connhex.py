@@ -43,10 +43,10 @@ from pydantic import (
     field_validator,
 )
 
-from runmonitor.core.errors import AuthFailed, BadResponse, NotFound, QuotaReached, RunMonitorError
-from runmonitor.core.models import Capability, RunAction, RunRef, RunSnapshot, WatchSnapshot, newest_first
-from runmonitor.core.redact import redact_json, secret_registry
-from runmonitor.core.status import RunStatus, StatusMap
+from runmonitor.domain.errors import AuthFailed, BadResponse, NotFound, QuotaReached, ServiceError
+from runmonitor.domain.models import Capability, RunAction, RunRef, RunSnapshot, WatchSnapshot, newest_first
+from runmonitor.domain.redact import redact_json, secret_registry
+from runmonitor.domain.status import RunStatus, StatusMap
 from runmonitor.services.auth import bearer
 from runmonitor.services.base import BaseUrl, CreateRequest, Service, ServiceConfig
 from runmonitor.services.http import (
@@ -849,7 +849,7 @@ def _export_id_of(body: Any) -> str | None:
 # -- the client ------------------------------------------------------------------------------
 
 
-def classify_connhex_error(status: int, body: Any, headers: httpx.Headers) -> RunMonitorError | None:
+def classify_connhex_error(status: int, body: Any, headers: httpx.Headers) -> ServiceError | None:
     """Connhex specifics: the queued-exports quota and the gateway's missing identity."""
     message = vendor_message(body) or ""
     folded = message.casefold()
@@ -882,6 +882,8 @@ class Connhex(Service[ConnhexConnection, ConnhexExportRequest]):
     vendor = "Connhex"
     summary = "Export IoT data once or on a schedule, and follow each export job."
     target_label = "Export"
+    order = 40
+    all_targets = "*"
     config_model = ConnhexConnection
     request_model = ConnhexExportRequest
     status_map = STATUS_MAP
@@ -963,7 +965,7 @@ class Connhex(Service[ConnhexConnection, ConnhexExportRequest]):
         try:
             status_body, info = await self._read_status(export_id)
             job = info.latest()
-        except RunMonitorError as exc:
+        except ServiceError as exc:
             log.info("connhex: export %s created; first status read failed: %s", export_id, exc)
         ref = self._job_ref(export_id, job, export_type)
         return self._snapshot(ref, job, {"export": created, "status": status_body})

@@ -4,7 +4,7 @@ Every service client talks HTTP through :class:`HttpSession`. It owns an
 ``httpx.AsyncClient`` with explicit timeouts, connection limits and a user agent;
 it caps response sizes and the time a whole answer may take, parses JSON defensively
 (bounded nesting and number sizes), logs requests without secrets, and turns transport
-exceptions and error statuses into :mod:`runmonitor.core.errors` types. Vendor specifics
+exceptions and error statuses into :mod:`runmonitor.domain.errors` types. Vendor specifics
 (error body shapes, Connhex's quota 429) come in through a ``classify`` hook, so the
 mapping itself stays in this module.
 
@@ -33,7 +33,7 @@ from typing import Any
 import httpx
 
 from runmonitor import __version__
-from runmonitor.core.errors import (
+from runmonitor.domain.errors import (
     AuthFailed,
     BadResponse,
     ConnectionFailed,
@@ -41,11 +41,11 @@ from runmonitor.core.errors import (
     InvalidRequest,
     NotFound,
     RateLimited,
-    RunMonitorError,
     ServerError,
+    ServiceError,
     TimedOut,
 )
-from runmonitor.core.redact import redact_url, secret_registry
+from runmonitor.domain.redact import redact_url, secret_registry
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ class HttpResult:
     url: str
 
 
-ErrorClassifier = Callable[[int, Any, httpx.Headers], RunMonitorError | None]
+ErrorClassifier = Callable[[int, Any, httpx.Headers], ServiceError | None]
 """A vendor hook: given status, decoded body (or text) and headers, return a specific error or None."""
 
 
@@ -249,7 +249,7 @@ def error_for_status(
     body: Any,
     headers: httpx.Headers,
     classify: ErrorClassifier | None = None,
-) -> RunMonitorError:
+) -> ServiceError:
     """The single mapping from an HTTP error status to a RunMonitor error."""
     if classify is not None:
         specific = classify(status, body, headers)
@@ -288,7 +288,7 @@ def error_for_status(
     return BadResponse(msg(f"Unexpected HTTP status {status}"), **kw)
 
 
-def error_for_transport(service: str, exc: httpx.TransportError) -> RunMonitorError:
+def error_for_transport(service: str, exc: httpx.TransportError) -> ServiceError:
     """The single mapping from an httpx transport exception to a RunMonitor error."""
     if isinstance(exc, httpx.ConnectTimeout):
         return TimedOut(

@@ -16,9 +16,9 @@ from uuid import UUID
 import httpx
 from pydantic import Field, SecretStr
 
-from runmonitor.core.errors import BadResponse, NotFound, ServerError
-from runmonitor.core.models import RunRef, RunSnapshot
-from runmonitor.core.status import RunStatus, StatusMap
+from runmonitor.domain.errors import BadResponse, NotFound, ServerError
+from runmonitor.domain.models import RunRef, RunSnapshot
+from runmonitor.domain.status import RunStatus, StatusMap
 from runmonitor.services.auth import HeaderAuth
 from runmonitor.services.base import BaseUrl, CreateRequest, Service, ServiceConfig
 
@@ -62,6 +62,7 @@ class InVision(Service[InVisionConnection, InVisionStartRequest]):
     vendor = "Profitbase InVision"
     summary = "Start a Data Flow and follow its execution."
     target_label = "Data flow"
+    order = 30
     config_model = InVisionConnection
     request_model = InVisionStartRequest
     status_map = STATUS_MAP

@@ -29,17 +29,17 @@ from uuid import UUID, uuid4
 import httpx
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
-from runmonitor.core.errors import (
+from runmonitor.domain.errors import (
     AuthFailed,
     BadResponse,
     InvalidRequest,
     NotFound,
-    RunMonitorError,
+    ServiceError,
     Unsupported,
 )
-from runmonitor.core.models import Capability, RunAction, RunRef, RunSnapshot, newest_first
-from runmonitor.core.redact import redact_json, secret_registry
-from runmonitor.core.status import RunStatus, StatusMap
+from runmonitor.domain.models import Capability, RunAction, RunRef, RunSnapshot, newest_first
+from runmonitor.domain.redact import redact_json, secret_registry
+from runmonitor.domain.status import RunStatus, StatusMap
 from runmonitor.services.auth import bearer
 from runmonitor.services.base import BaseUrl, CreateRequest, Service, ServiceConfig
 from runmonitor.services.http import ErrorClassifier, parse_time, request_id_of
@@ -229,6 +229,7 @@ class Marquez(Service[MarquezConnection, MarquezRunRequest]):
     vendor = "Marquez (OpenLineage)"
     summary = "Create runs of a Marquez job, follow them and mark them started, completed, failed or aborted."
     target_label = "Job"
+    order = 20
     config_model = MarquezConnection
     request_model = MarquezRunRequest
     status_map = STATUS_MAP
@@ -260,7 +261,7 @@ class Marquez(Service[MarquezConnection, MarquezRunRequest]):
     def classify_error(self) -> ErrorClassifier:
         return self._classify
 
-    def _classify(self, status: int, body: Any, headers: httpx.Headers) -> RunMonitorError | None:
+    def _classify(self, status: int, body: Any, headers: httpx.Headers) -> ServiceError | None:
         """Marquez answers errors the Dropwizard way: ``{"code": int, "message": str}``."""
         kw: dict[str, Any] = {
             "service": self.key,

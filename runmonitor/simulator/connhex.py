@@ -25,18 +25,53 @@ open is chosen here, plausibly, and marked "undocumented" below:
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any, ClassVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from runmonitor.services.connhex import (
-    MISSING_IDENTITY_MESSAGE,
-    QUOTA_MESSAGE,
-    check_timezone,
-    parse_iso_duration,
-)
 from runmonitor.simulator.engine import ServiceSim, SimRequest, SimResponse, SimRun, Timeline
+
+#: The exporter's own answers, as the vendor's pages quote them (apis.md §4, specs/seeds): the
+#: 429 when the user's queue is full, and the 400 when the gateway passed no identity. Written
+#: out here, not taken from the client, so a client that expects other words fails the tests.
+QUOTA_MESSAGE = "Maximum number of queued exports reached"
+MISSING_IDENTITY_MESSAGE = "Missing user identity id"
+
+#: ISO 8601 durations as the exporter is assumed to check them (undocumented, so strictly):
+#: designators upper case and in order, each at most once, a fraction only on the last one.
+_N = r"\d+(?:[.,]\d+)?"
+_DURATION = re.compile(
+    rf"P(?:({_N})Y)?(?:({_N})M)?(?:({_N})W)?(?:({_N})D)?(?:T(?:({_N})H)?(?:({_N})M)?(?:({_N})S)?)?"
+)
+#: Seconds per designator; a year counts 365 days and a month 30 (see the module docstring).
+_DURATION_SECONDS = (365 * 86400.0, 30 * 86400.0, 7 * 86400.0, 86400.0, 3600.0, 60.0, 1.0)
+
+
+def duration_seconds(text: str) -> float:
+    """The length of an ISO 8601 duration in seconds; ValueError unless it is a valid, positive one."""
+    match = _DURATION.fullmatch(text)
+    parts = match.groups() if match else ()
+    given = [part for part in parts if part is not None]
+    if not given or text.endswith("T") or any(re.search("[.,]", part) for part in given[:-1]):
+        raise ValueError(f"not an ISO 8601 duration: {text!r}")
+    pairs = zip(parts, _DURATION_SECONDS, strict=True)
+    seconds = sum(float(part.replace(",", ".")) * unit for part, unit in pairs if part is not None)
+    if seconds <= 0:
+        raise ValueError(f"not a positive duration: {text!r}")
+    return seconds
+
+
+def valid_timezone(name: str) -> bool:
+    """An IANA zone name, in any case (the exporter's own default is ``utc``)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return name.casefold() in {zone.casefold() for zone in available_timezones()}
+    return True
+
 
 CLIENT = "client"
 SOMEONE_ELSE = "someone-else"
@@ -279,9 +314,7 @@ class ConnhexSim(ServiceSim):
             if "template" in fmt and fmt["template"] not in TEMPLATES:
                 problems.append("format.template must be one of the following values: tabular, expanded")
             if "timezone" in fmt:
-                try:
-                    check_timezone(str(fmt["timezone"]))
-                except ValueError:
+                if not valid_timezone(str(fmt["timezone"])):
                     problems.append("format.timezone must be a valid IANA time zone")
             columns = fmt.get("columns", [])
             if not isinstance(columns, list) or not all(
@@ -322,7 +355,7 @@ class ConnhexSim(ServiceSim):
 
     def _duration_problems(self, name: str, value: str) -> list[str]:
         try:
-            parse_iso_duration(value)
+            duration_seconds(value)
         except ValueError:
             return [f"{name} must be a valid ISO 8601 duration"]
         return []
@@ -386,7 +419,7 @@ class ConnhexSim(ServiceSim):
         periodicity: float | None = None
         period_start = now
         if body["type"] == "recurring":
-            periodicity = parse_iso_duration(body["periodicity"]).approx_seconds()
+            periodicity = duration_seconds(body["periodicity"])
             period_start = float(body.get("periodStart", now))
             stored["periodStart"] = body.get("periodStart", int(now))
         export = SimExport(self.new_id(), owner, body["type"], now, stored, period_start, periodicity)

@@ -16,6 +16,7 @@ import importlib
 import itertools
 import json
 import logging
+import pkgutil
 import socket
 import threading
 import time
@@ -66,13 +67,18 @@ class RequestRecord:
 
 
 def discover_sims() -> dict[str, type[ServiceSim]]:
-    """Simulator class per service key, for every service in the registry."""
-    from runmonitor.services import registry
+    """Simulator class per service key: every module of this package that defines ``SIM``.
+
+    Found here, not from the client's registry, so the simulator never imports the client it
+    is the oracle for (a contract test checks that both know the same services)."""
+    import runmonitor.simulator as package
 
     found: dict[str, type[ServiceSim]] = {}
-    for key in registry():
-        module = importlib.import_module(f"runmonitor.simulator.{key}")
-        found[key] = module.SIM
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{package.__name__}.{info.name}")
+        sim = getattr(module, "SIM", None)
+        if isinstance(sim, type) and issubclass(sim, ServiceSim):
+            found[sim.key] = sim
     return found
 
 

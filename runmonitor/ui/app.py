@@ -15,9 +15,9 @@ from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication, QStyleFactory
 
 from runmonitor import APP_ID, APP_NAME, __version__
-from runmonitor.core.appcontext import AppContext
-from runmonitor.core.logs import setup_logging
-from runmonitor.core.redact import RedactingFilter
+from runmonitor.app.context import AppContext
+from runmonitor.domain.redact import RedactingFilter
+from runmonitor.storage.logs import setup_logging
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from runmonitor.core.engine import QueuedForQuota
-from runmonitor.core.errors import InvalidRequest, NotFound, RunMonitorError
+from runmonitor.domain.errors import InvalidRequest, NotFound, ServiceError
+from runmonitor.engine import QueuedForQuota
 from runmonitor.services.base import CreateRequest
 from runmonitor.ui.forms import ModelForm
 from runmonitor.ui.runs_view import spawn
@@ -96,7 +96,7 @@ class CreateRunDialog(QDialog):
             # The service refused this request: show why, keep everything that was typed.
             self.form.set_errors({"": exc.message})
             self._show(f"{exc.message}", error=True)
-        except RunMonitorError as exc:
+        except ServiceError as exc:
             extra = (
                 " It may have been created anyway: check the run list."
                 if exc.may_have_reached_service

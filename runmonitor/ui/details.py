@@ -4,7 +4,7 @@ Everything a service sent (status, message, error text, raw JSON, URLs) is shown
 text: labels use ``Qt.PlainText``, tooltips go through
 :func:`~runmonitor.ui.run_model.plain_tooltip` (Qt renders a tooltip that looks like HTML as
 HTML), and the raw response goes into a read-only ``QPlainTextEdit`` after
-:func:`~runmonitor.core.redact.redact_json`.
+:func:`~runmonitor.domain.redact.redact_json`.
 """
 
 from __future__ import annotations
@@ -37,9 +37,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from runmonitor.core.history import DurationStats, RunRecord, TransitionRecord
-from runmonitor.core.models import RunAction
-from runmonitor.core.redact import redact_json, redact_url
+from runmonitor.domain.models import RunAction
+from runmonitor.domain.redact import redact_json, redact_url
+from runmonitor.storage.history import DurationStats, RunRecord, TransitionRecord
 from runmonitor.ui.icons import status_icon, status_label
 from runmonitor.ui.run_model import (
     format_ago,

@@ -38,7 +38,7 @@ from PySide6.QtGui import (
     QPolygonF,
 )
 
-from runmonitor.core.status import RunStatus
+from runmonitor.domain.status import RunStatus
 
 __all__ = [
     "app_icon",

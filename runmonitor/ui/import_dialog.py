@@ -17,8 +17,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from runmonitor.core.settings import ImportPlan
 from runmonitor.services import registry
+from runmonitor.storage.settings.store import ImportPlan
 from runmonitor.ui.run_model import plain_tooltip
 
 CHOICES = [

@@ -25,15 +25,23 @@ from PySide6.QtWidgets import (
 )
 
 from runmonitor import APP_NAME, __version__
-from runmonitor.core.appcontext import AppContext
-from runmonitor.core.engine import EventKind, Health, ProfileHealth, RunEvent
-from runmonitor.core.errors import RunMonitorError, check_outcome
-from runmonitor.core.history import RunRecord
-from runmonitor.core.overview import overview
-from runmonitor.core.profiles import Profile
-from runmonitor.core.settings import ImportPlan, SettingsError, export_profiles, plan_import, read_import
+from runmonitor.app.context import AppContext
+from runmonitor.app.overview import overview
+from runmonitor.domain.errors import ServiceError, check_outcome
+from runmonitor.domain.events import EventKind
+from runmonitor.engine import Health, ProfileHealth, RunEvent
 from runmonitor.services import registry
+from runmonitor.storage.history import RunRecord
+from runmonitor.storage.settings.model import Profile
+from runmonitor.storage.settings.store import (
+    ImportPlan,
+    SettingsError,
+    export_profiles,
+    plan_import,
+    read_import,
+)
 from runmonitor.ui.banners import BannerArea
+from runmonitor.ui.health_strip import Entry, HealthStrip, clock, describe, next_check_text
 from runmonitor.ui.icons import app_icon
 from runmonitor.ui.import_dialog import ImportDialog
 from runmonitor.ui.notifications import NotificationCenter
@@ -41,7 +49,6 @@ from runmonitor.ui.preferences import PreferencesDialog
 from runmonitor.ui.profile_dialog import ProfileDialog
 from runmonitor.ui.runs_view import RunsView, spawn
 from runmonitor.ui.service_tab import ServiceTab
-from runmonitor.ui.status import Entry, HealthStrip, clock, describe, next_check_text
 from runmonitor.ui.theme import Theme, app_instance
 from runmonitor.ui.tray import Tray, tray_available
 
@@ -469,7 +476,7 @@ class MainWindow(QMainWindow):
         try:
             client = await self.context.workspace.client(profile)
             text = await client.check_connection()
-        except RunMonitorError as exc:
+        except ServiceError as exc:
             self.banners.show_message(key, "error", f"{profile.name}: {check_outcome(exc)[1]}")
         else:
             self.banners.show_message(key, "info", f"{profile.name}: OK — {text}")

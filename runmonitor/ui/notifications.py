@@ -25,16 +25,16 @@ from typing import TYPE_CHECKING, Any
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QSystemTrayIcon
 
-from runmonitor.core.channels import Channel, probe_desktop_channel
-from runmonitor.core.engine import RunEvent
-from runmonitor.core.hooks import HookRunner
-from runmonitor.core.notify import Notification, NotificationPolicy
-from runmonitor.core.profiles import Settings
+from runmonitor.engine import RunEvent
+from runmonitor.notify.channels import Channel, probe_desktop_channel
+from runmonitor.notify.hooks import HookRunner
+from runmonitor.notify.policy import Notification, NotificationPolicy
+from runmonitor.storage.settings.model import Settings
 from runmonitor.ui import resources
 from runmonitor.ui.runs_view import spawn
 
 if TYPE_CHECKING:
-    from runmonitor.core.appcontext import AppContext
+    from runmonitor.app.context import AppContext
 
 log = logging.getLogger(__name__)
 

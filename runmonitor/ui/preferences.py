@@ -45,12 +45,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from runmonitor.core.engine import EventKind, RunEvent
-from runmonitor.core.history import RunRecord
-from runmonitor.core.hooks import HookResult, run_hook
-from runmonitor.core.models import RunRef, RunSnapshot
-from runmonitor.core.notify import Notification, describe_event, plain_text
-from runmonitor.core.profiles import (
+from runmonitor.domain.events import EventKind
+from runmonitor.domain.models import RunRef, RunSnapshot
+from runmonitor.domain.schedule import PollSchedule
+from runmonitor.domain.status import RunStatus
+from runmonitor.engine import RunEvent
+from runmonitor.notify.hooks import HookResult, run_hook
+from runmonitor.notify.policy import Notification, describe_event, plain_text
+from runmonitor.storage.history import RunRecord
+from runmonitor.storage.settings.model import (
     COALESCED,
     FIXED,
     HookConfig,
@@ -58,8 +61,6 @@ from runmonitor.core.profiles import (
     PolicyOptions,
     Settings,
 )
-from runmonitor.core.schedule import PollSchedule
-from runmonitor.core.status import RunStatus
 from runmonitor.ui.forms import (
     CheckOutcome,
     FieldError,

@@ -3,7 +3,7 @@
 Its fields are the profile's name, a :class:`~runmonitor.ui.forms.ModelForm` of the
 service's connection model and, below it, the profile's notification preferences: "Use the
 global defaults" (stored as ``notifications=None``, so later changes to the defaults apply) or
-the profile's own choices (a form of :class:`~runmonitor.core.profiles.NotificationPrefs`).
+the profile's own choices (a form of :class:`~runmonitor.storage.settings.model.NotificationPrefs`).
 
 Secrets are typed here but never shown: an already-stored secret appears as an empty field
 with the placeholder "stored — leave empty to keep", and an empty field keeps it. The dialog
@@ -43,19 +43,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from runmonitor.core.errors import (
-    RunMonitorError,
+from runmonitor.domain.errors import (
+    ServiceError,
     check_outcome,
 )
-from runmonitor.core.profiles import (
+from runmonitor.services import get as get_service
+from runmonitor.services.base import ServiceConfig
+from runmonitor.storage.settings.model import (
     PLACEHOLDER,
     NotificationPrefs,
     Profile,
     ProfileError,
     validate_connection,
 )
-from runmonitor.services import get as get_service
-from runmonitor.services.base import ServiceConfig
 from runmonitor.ui.forms import (
     CheckOutcome,
     FieldError,
@@ -649,7 +649,7 @@ class ProfileDialog(QDialog):
             answer = await self.tester(draft, typed)
         except asyncio.CancelledError:
             raise
-        except (RunMonitorError, ProfileError) as exc:
+        except (ServiceError, ProfileError) as exc:
             shape, text = outcome_of(exc)
             self._show_outcome(shape, text, kind="warning" if shape == "signin" else "error")
         except Exception as exc:  # a bug in the tester: say so here, keep the traceback in the log

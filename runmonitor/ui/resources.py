@@ -1,6 +1,6 @@
 """The icons compiled into the application, and where the app icon is on disk.
 
-The SVGs in ``resources/icons/`` are compiled into :mod:`runmonitor.ui.rc_icons` (see
+The SVGs in ``resources/icons/`` are compiled into :mod:`runmonitor.ui.generated.rc_icons` (see
 ``packaging/make_icons.py``), so they are there however RunMonitor was installed: from source,
 from a wheel or as a PyInstaller bundle. Each icon comes in colour and as a *symbolic* variant:
 one colour, glyphs cut out, for panels and menus; it is tinted to a colour you choose (by default
@@ -22,7 +22,7 @@ from PySide6.QtCore import QByteArray, QDir, QFile, QIODevice, QRectF
 from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
-import runmonitor.ui.rc_icons  # noqa: F401 - importing it registers :/icons/ with Qt
+import runmonitor.ui.generated.rc_icons  # noqa: F401 - importing it registers :/icons/ with Qt
 from runmonitor import APP_ID
 
 __all__ = [
@@ -198,7 +198,7 @@ def app_icon_path(cache_dir: Path | None = None) -> Path:
         if path.is_file():
             return path
     if cache_dir is None:
-        from runmonitor.core.paths import app_paths, ensure_private_dir
+        from runmonitor.storage.paths import app_paths, ensure_private_dir
 
         cache_dir = app_paths().cache_dir
         ensure_private_dir(cache_dir)

@@ -1,6 +1,6 @@
 """The run table: a flat model of RunRecords, a filter/sort proxy and a progress delegate.
 
-:class:`RunTableModel` holds one row per :class:`~runmonitor.core.history.RunRecord`, keyed by
+:class:`RunTableModel` holds one row per :class:`~runmonitor.storage.history.RunRecord`, keyed by
 the record's history id. Polling results arrive through :meth:`RunTableModel.upsert` /
 :meth:`RunTableModel.upsert_many`, which change rows in place (``dataChanged``) or append them
 (``rowsInserted``) and never reset the model, so a person's selection and scroll position
@@ -34,8 +34,8 @@ from PySide6.QtGui import QBrush, QColor, QFont, QIcon, QPainter, QPalette
 from PySide6.QtGui import Qt as QtGuiNamespace  # the Qt namespace with QtGui's functions
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
-from runmonitor.core.history import DurationStats, RunRecord
-from runmonitor.core.status import RunStatus
+from runmonitor.domain.status import RunStatus
+from runmonitor.storage.history import DurationStats, RunRecord
 from runmonitor.ui.icons import status_icon, status_label
 
 __all__ = [

@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from runmonitor.core.history import RunRecord
-from runmonitor.core.status import RunStatus
+from runmonitor.domain.status import RunStatus
+from runmonitor.storage.history import RunRecord
 from runmonitor.ui.details import DetailsPane
 from runmonitor.ui.icons import status_icon, status_label
 from runmonitor.ui.run_model import (

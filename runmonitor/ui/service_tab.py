@@ -20,10 +20,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from runmonitor.core.history import RunRecord
-from runmonitor.core.models import Capability, RunAction
-from runmonitor.core.profiles import Profile
+from runmonitor.domain.models import Capability, RunAction
 from runmonitor.services.base import Service
+from runmonitor.storage.history import RunRecord
+from runmonitor.storage.settings.model import Profile
 from runmonitor.ui.create_dialog import CreateRunDialog
 from runmonitor.ui.runs_view import RunsView, spawn
 
@@ -241,7 +241,7 @@ class ServiceTab(QWidget):
         dialog.setWindowTitle(self.watch_action.text().rstrip("…") if self.watch_action else "Watch")
         field = QLineEdit()
         field.setAccessibleName(self.service.target_label)
-        field.setPlaceholderText("*" if self.service.key == "connhex" else self.service.target_label)
+        field.setPlaceholderText(self.service.all_targets or self.service.target_label)
         label = QLabel(f"{self.service.target_label} to watch for new runs:")
         label.setBuddy(field)
         buttons = QDialogButtonBox(
@@ -255,7 +255,7 @@ class ServiceTab(QWidget):
         buttons.rejected.connect(dialog.reject)
 
         def accepted() -> None:
-            target = field.text().strip() or ("*" if self.service.key == "connhex" else "")
+            target = field.text().strip() or self.service.all_targets or ""
             if target:
                 spawn(self.context.engine.watch(str(profile.id), target), self._report)
 

@@ -17,14 +17,14 @@ from PySide6.QtGui import QAction, QIcon
 from PySide6.QtWidgets import QMenu, QSystemTrayIcon
 
 from runmonitor import APP_NAME
-from runmonitor.core.notify import until_tomorrow
-from runmonitor.core.overview import Overall, Overview
-from runmonitor.core.status import RunStatus
+from runmonitor.app.overview import Overall, Overview
+from runmonitor.domain.status import RunStatus
+from runmonitor.notify.policy import until_tomorrow
 from runmonitor.ui import resources
 from runmonitor.ui.icons import status_label, status_pixmap
 
 if TYPE_CHECKING:
-    from runmonitor.core.history import RunRecord
+    from runmonitor.storage.history import RunRecord
     from runmonitor.ui.main_window import MainWindow
 
 STATE_ICONS: dict[Overall, RunStatus] = {

@@ -16,11 +16,11 @@ from typing import Any
 
 import httpx
 
-from runmonitor.core.engine import PollingEngine
-from runmonitor.core.history import AsyncHistory
-from runmonitor.core.schedule import PollSchedule
+from runmonitor.domain.schedule import PollSchedule
+from runmonitor.engine import PollingEngine
 from runmonitor.services import get
 from runmonitor.services.base import Service
+from runmonitor.storage.history import AsyncHistory
 
 FOLLOWED = ("marquez", "codestream", "invision")
 

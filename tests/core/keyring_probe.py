@@ -12,8 +12,8 @@ import sys
 
 import keyring
 
-from runmonitor.core.paths import app_paths
-from runmonitor.core.secrets import open_secret_store, probe_keyring
+from runmonitor.storage.paths import app_paths
+from runmonitor.storage.secrets import open_secret_store, probe_keyring
 
 
 def main() -> int:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from runmonitor.core.appcontext import AppContext
-from runmonitor.core.history import SCHEMA_VERSION, HistoryStore
-from runmonitor.core.paths import app_paths
+from runmonitor.app.context import AppContext
+from runmonitor.storage.history import SCHEMA_VERSION, HistoryStore
+from runmonitor.storage.paths import app_paths
 
 
 def digest(path: Path) -> str:

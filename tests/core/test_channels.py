@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from runmonitor.core.channels import (
+from runmonitor.notify.channels import (
     Channel,
     DesktopChannel,
     MemoryChannel,

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from runmonitor.core.engine import EventKind, PollingEngine, RunEvent
-from runmonitor.core.history import AsyncHistory, IntentState
-from runmonitor.core.status import RunStatus
+from runmonitor.domain.events import EventKind
+from runmonitor.domain.status import RunStatus
+from runmonitor.engine import PollingEngine, RunEvent
 from runmonitor.simulator import Fault, FaultKind, Simulator
+from runmonitor.storage.history import AsyncHistory, IntentState
 from tests.core.test_engine import FAST, make_clients, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -12,22 +12,16 @@ from typing import Any
 
 import pytest
 
-from runmonitor.core.engine import (
-    EventKind,
-    Health,
-    PollingEngine,
-    QueuedForQuota,
-    RunEvent,
-    transition_event,
-)
-from runmonitor.core.errors import AuthFailed, ConnectionFailed, ServerError
-from runmonitor.core.history import AsyncHistory, IntentState
-from runmonitor.core.models import RunAction, RunRef, RunSnapshot
-from runmonitor.core.schedule import PollSchedule
-from runmonitor.core.status import RunStatus
+from runmonitor.domain.errors import AuthFailed, ConnectionFailed, ServerError
+from runmonitor.domain.events import EventKind, transition_event
+from runmonitor.domain.models import RunAction, RunRef, RunSnapshot
+from runmonitor.domain.schedule import PollSchedule
+from runmonitor.domain.status import RunStatus
+from runmonitor.engine import Health, PollingEngine, QueuedForQuota, RunEvent
 from runmonitor.services import get, registry
 from runmonitor.services.base import Service
 from runmonitor.simulator import Fault, FaultKind, Simulator
+from runmonitor.storage.history import AsyncHistory, IntentState
 
 SERVICES = list(registry())
 FAST = PollSchedule(steps=((0, 0.05), (20, 0.15)), jitter=0.1, max_backoff=0.4, watch_interval=0.1)

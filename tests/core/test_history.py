@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from runmonitor.core import history as history_module
-from runmonitor.core.history import (
+
+from runmonitor.domain.models import RunRef, RunSnapshot
+from runmonitor.domain.status import RunStatus
+from runmonitor.storage.history import (
     MAX_RAW_BYTES,
     OPEN_RUNS_OF_PROFILE_SQL,
     OPEN_RUNS_SQL,
@@ -33,8 +35,6 @@ from runmonitor.core.history import (
     HistoryStore,
     IntentState,
 )
-from runmonitor.core.models import RunRef, RunSnapshot
-from runmonitor.core.status import RunStatus
 
 T0 = datetime(2026, 11, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -710,9 +710,9 @@ _CRASH_SCRIPT = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from runmonitor.core.history import HistoryStore, IntentState
-    from runmonitor.core.models import RunRef, RunSnapshot
-    from runmonitor.core.status import RunStatus
+    from runmonitor.storage.history import HistoryStore, IntentState
+    from runmonitor.domain.models import RunRef, RunSnapshot
+    from runmonitor.domain.status import RunStatus
 
     store = HistoryStore(Path(sys.argv[1]))
     intent = store.add_intent("svc", "p", "pipe", {"n": 1}, "client-1")

@@ -16,13 +16,14 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from runmonitor.core.engine import EventKind, RunEvent
-from runmonitor.core.history import RunRecord
-from runmonitor.core.hooks import HookConfig, HookResult, HookRunner, hook_env, run_hook
-from runmonitor.core.models import RunRef, RunSnapshot
-from runmonitor.core.notify import COALESCED, NotificationPolicy
-from runmonitor.core.profiles import NotificationPrefs
-from runmonitor.core.status import RunStatus
+from runmonitor.domain.events import EventKind
+from runmonitor.domain.models import RunRef, RunSnapshot
+from runmonitor.domain.status import RunStatus
+from runmonitor.engine import RunEvent
+from runmonitor.notify.hooks import HookConfig, HookResult, HookRunner, hook_env, run_hook
+from runmonitor.notify.policy import COALESCED, NotificationPolicy
+from runmonitor.storage.history import RunRecord
+from runmonitor.storage.settings.model import NotificationPrefs
 
 AT = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 

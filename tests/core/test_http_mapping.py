@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-
 from runmonitor.core import errors
-from runmonitor.core.redact import secret_registry
+
+from runmonitor.domain.redact import secret_registry
 from runmonitor.services.http import (
     HttpSession,
     decode_json,
@@ -37,7 +37,7 @@ from runmonitor.services.http import (
         (504, errors.ServerError),
     ],
 )
-def test_status_codes_map_to_error_kinds(status: int, kind: type[errors.RunMonitorError]) -> None:
+def test_status_codes_map_to_error_kinds(status: int, kind: type[errors.ServiceError]) -> None:
     error = error_for_status("svc", status, {"message": "boom"}, httpx.Headers({"x-request-id": "r-1"}))
     assert type(error) is kind
     assert error.status_code == status
@@ -62,7 +62,7 @@ def test_retry_after_on_429_and_503() -> None:
 
 
 def test_vendor_classifier_wins() -> None:
-    def classify(status: int, body: object, headers: httpx.Headers) -> errors.RunMonitorError | None:
+    def classify(status: int, body: object, headers: httpx.Headers) -> errors.ServiceError | None:
         return errors.QuotaReached("full", retry_after=None) if status == 429 else None
 
     assert isinstance(error_for_status("s", 429, None, httpx.Headers(), classify), errors.QuotaReached)
@@ -209,6 +209,6 @@ async def test_body_size_is_capped_even_without_content_length() -> None:
     ],
 )
 def test_check_outcome_reads_the_same_everywhere(
-    error: errors.RunMonitorError, outcome: str, text: str
+    error: errors.ServiceError, outcome: str, text: str
 ) -> None:
     assert errors.check_outcome(error) == (outcome, text)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from runmonitor.core.logs import LOG_NAME, setup_logging
-from runmonitor.core.paths import app_paths
-from runmonitor.core.redact import secret_registry
+from runmonitor.domain.redact import secret_registry
+from runmonitor.storage.logs import LOG_NAME, setup_logging
+from runmonitor.storage.paths import app_paths
 
 
 @pytest.fixture

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from runmonitor.core.models import RunRef, RunSnapshot, newest_first, summarize_runs
-from runmonitor.core.status import RunStatus, StatusMap
+from runmonitor.domain.models import RunRef, RunSnapshot, newest_first, summarize_runs
+from runmonitor.domain.status import RunStatus, StatusMap
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 

@@ -15,10 +15,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runmonitor.core.engine import EventKind, RunEvent
-from runmonitor.core.history import IntentRecord, IntentState, RunRecord
-from runmonitor.core.models import RunRef, RunSnapshot
-from runmonitor.core.notify import (
+from runmonitor.domain.events import EventKind
+from runmonitor.domain.models import RunRef, RunSnapshot
+from runmonitor.domain.redact import secret_registry
+from runmonitor.domain.status import RunStatus
+from runmonitor.engine import RunEvent
+from runmonitor.notify.policy import (
     COALESCED,
     FIXED,
     MESSAGE_LIMIT,
@@ -30,9 +32,8 @@ from runmonitor.core.notify import (
     plain_text,
     until_tomorrow,
 )
-from runmonitor.core.profiles import NotificationPrefs, Profile, Settings
-from runmonitor.core.redact import secret_registry
-from runmonitor.core.status import RunStatus
+from runmonitor.storage.history import IntentRecord, IntentState, RunRecord
+from runmonitor.storage.settings.model import NotificationPrefs, Profile, Settings
 
 LOCAL = timezone(timedelta(hours=2))  # the person's time zone in these tests
 # Noon local time on a Monday.

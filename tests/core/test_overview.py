@@ -5,10 +5,10 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 
-from runmonitor.core.history import RunRecord
-from runmonitor.core.models import RunRef, RunSnapshot
-from runmonitor.core.overview import Overall, overview
-from runmonitor.core.status import RunStatus
+from runmonitor.app.overview import Overall, overview
+from runmonitor.domain.models import RunRef, RunSnapshot
+from runmonitor.domain.status import RunStatus
+from runmonitor.storage.history import RunRecord
 
 T0 = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 _ids = itertools.count(1)

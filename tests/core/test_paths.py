@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runmonitor.core.paths import AppPaths, app_paths
+from runmonitor.storage.paths import AppPaths, app_paths
 
 
 def mode(path: Path) -> int:

@@ -7,7 +7,9 @@ from datetime import time
 import pytest
 from pydantic import ValidationError
 
-from runmonitor.core.profiles import (
+from runmonitor.services import registry
+from runmonitor.simulator import Simulator
+from runmonitor.storage.settings.model import (
     MissingSecret,
     NotificationPrefs,
     Profile,
@@ -16,8 +18,6 @@ from runmonitor.core.profiles import (
     secret_fields,
     validate_connection,
 )
-from runmonitor.services import registry
-from runmonitor.simulator import Simulator
 
 
 def split(values: dict[str, object], service: str) -> tuple[dict[str, object], dict[str, str]]:

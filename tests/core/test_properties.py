@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from runmonitor.core.profiles import NotificationPrefs, Profile, Settings
-from runmonitor.core.schedule import PollSchedule
+from runmonitor.domain.schedule import PollSchedule
 from runmonitor.services import registry
+from runmonitor.storage.settings.model import NotificationPrefs, Profile, Settings
 
 SERVICES = sorted(registry())
 MODELS: list[tuple[str, type[BaseModel]]] = [

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from runmonitor.core.redact import RedactingFilter, SecretRegistry, is_secret_name, redact_json, redact_url
+from runmonitor.domain.redact import RedactingFilter, SecretRegistry, is_secret_name, redact_json, redact_url
 
 
 @pytest.mark.parametrize(

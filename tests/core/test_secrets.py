@@ -19,9 +19,9 @@ import pytest
 from keyring.backend import KeyringBackend
 from keyring.backends import chainer, fail, null
 
-from runmonitor.core.paths import AppPaths, app_paths
-from runmonitor.core.redact import MASK, secret_registry
-from runmonitor.core.secrets import (
+from runmonitor.domain.redact import MASK, secret_registry
+from runmonitor.storage.paths import AppPaths, app_paths
+from runmonitor.storage.secrets import (
     NO_KEYRING_WARNING,
     SERVICE_NAME,
     KeyringSecrets,

@@ -17,12 +17,12 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-
 from runmonitor.core import settings as settings_module
-from runmonitor.core.profiles import NotificationPrefs, Profile, Settings
-from runmonitor.core.redact import secret_registry
-from runmonitor.core.schedule import PollSchedule
-from runmonitor.core.settings import (
+
+from runmonitor.domain.redact import secret_registry
+from runmonitor.domain.schedule import PollSchedule
+from runmonitor.storage.settings.model import NotificationPrefs, Profile, Settings
+from runmonitor.storage.settings.store import (
     EXPORT_FORMAT,
     ProfileImportError,
     SettingsError,

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from runmonitor.core.paths import AppPaths, app_paths
-from runmonitor.core.profiles import Profile
-from runmonitor.core.secrets import MemorySecrets, PlaintextFileSecrets, plaintext_file_path
-from runmonitor.core.workspace import Workspace
+from runmonitor.app.workspace import Workspace
+from runmonitor.storage.paths import AppPaths, app_paths
+from runmonitor.storage.secrets import MemorySecrets, PlaintextFileSecrets, plaintext_file_path
+from runmonitor.storage.settings.model import Profile
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ async def test_a_ca_file_that_moved_away_keeps_the_profiles(paths: AppPaths, tmp
 
 
 def test_the_first_close_to_tray_values_still_load() -> None:
-    from runmonitor.core.profiles import Settings
+    from runmonitor.storage.settings.model import Settings
 
     assert [Settings(close_to_tray=v).close_to_tray for v in (None, True, False)] == [  # type: ignore[arg-type]
         "ask",

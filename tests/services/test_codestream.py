@@ -12,7 +12,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from runmonitor.core.errors import (
+from runmonitor.domain.errors import (
     AuthFailed,
     Forbidden,
     InvalidRequest,
@@ -21,8 +21,8 @@ from runmonitor.core.errors import (
     TimedOut,
     Unsupported,
 )
-from runmonitor.core.models import Capability, RunAction, RunSnapshot
-from runmonitor.core.status import RunStatus
+from runmonitor.domain.models import Capability, RunAction, RunSnapshot
+from runmonitor.domain.status import RunStatus
 from runmonitor.services.codestream import (
     STATUS_MAP,
     CodeStream,
@@ -295,7 +295,7 @@ def test_timestamps_from_the_spec_examples() -> None:
     ids=["list", "no-id", "no-pipeline", "text"],
 )
 def test_wrong_shapes_are_bad_responses(body: Any) -> None:
-    from runmonitor.core.errors import BadResponse
+    from runmonitor.domain.errors import BadResponse
 
     client = CodeStream(CodeStreamConnection(base_url=BASE, refresh_token="rt-123456"))
     with pytest.raises(BadResponse):

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from runmonitor.core.errors import AuthFailed, BadResponse, Forbidden, NotFound, RateLimited, ServerError
-from runmonitor.core.models import Capability, RunRef, RunSnapshot
-from runmonitor.core.status import RunStatus
+from runmonitor.domain.errors import AuthFailed, BadResponse, Forbidden, NotFound, RateLimited, ServerError
+from runmonitor.domain.models import Capability, RunRef, RunSnapshot
+from runmonitor.domain.status import RunStatus
 from runmonitor.services.auth import OAuth2ClientCredentials
 from runmonitor.services.cognite import (
     STATUS_MAP,

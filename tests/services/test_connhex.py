@@ -11,7 +11,7 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from runmonitor.core.errors import (
+from runmonitor.domain.errors import (
     AuthFailed,
     BadResponse,
     InvalidRequest,
@@ -20,8 +20,8 @@ from runmonitor.core.errors import (
     RateLimited,
     Unsupported,
 )
-from runmonitor.core.models import Capability, RunAction
-from runmonitor.core.status import RunStatus
+from runmonitor.domain.models import Capability, RunAction
+from runmonitor.domain.status import RunStatus
 from runmonitor.services.connhex import (
     Connhex,
     ConnhexConnection,

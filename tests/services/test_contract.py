@@ -13,18 +13,18 @@ from typing import Any
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from runmonitor.core.errors import (
+from runmonitor.domain.errors import (
     AuthFailed,
     BadResponse,
     ConnectionFailed,
     QuotaReached,
     RateLimited,
-    RunMonitorError,
     ServerError,
+    ServiceError,
     TimedOut,
 )
-from runmonitor.core.models import Capability
-from runmonitor.core.status import RunStatus
+from runmonitor.domain.models import Capability
+from runmonitor.domain.status import RunStatus
 from runmonitor.services import get, registry
 from runmonitor.services.base import CreateRequest, ServiceConfig
 from runmonitor.simulator import Fault, FaultKind, Simulator
@@ -33,6 +33,11 @@ from tests.helpers import client_for, follow, request_for
 
 SERVICES = list(registry())
 SIMS = discover_sims()
+
+
+def test_the_simulator_knows_the_same_services_as_the_clients() -> None:
+    """The simulator finds its services itself (it never imports the clients): both lists agree."""
+    assert sorted(SIMS) == sorted(SERVICES)
 
 
 def test_all_five_services_are_registered() -> None:
@@ -161,7 +166,7 @@ async def _warm(client: Any) -> None:
     ],
 )
 async def test_fault_while_following_gives_a_typed_error_then_recovers(
-    sim: Simulator, key: str, fault: Fault, error: type[RunMonitorError]
+    sim: Simulator, key: str, fault: Fault, error: type[ServiceError]
 ) -> None:
     async with client_for(sim, key, timeout_seconds=1.0) as client:
         await _warm(client)
@@ -212,7 +217,7 @@ async def test_create_is_never_duplicated(sim: Simulator, key: str, fault: Fault
         sim.faults(key).next(fault)
         try:
             snapshot = await client.create_run(request_for(sim, key))
-        except RunMonitorError as exc:
+        except ServiceError as exc:
             assert not idempotent or isinstance(exc, RateLimited), (
                 f"{key} takes a client-chosen id, so it should have retried safely: {exc!r}"
             )

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from runmonitor.core.errors import BadResponse, RunMonitorError, ServerError, TimedOut
+from runmonitor.domain.errors import BadResponse, ServerError, ServiceError, TimedOut
 from runmonitor.services import get
 from runmonitor.services.http import (
     MAX_BODY_BYTES,
@@ -143,7 +143,7 @@ CASES = [
 
 @pytest.mark.parametrize(("kind", "error", "message"), CASES)
 async def test_hostile_answers_become_typed_errors(
-    hostile: str, kind: str, error: type[RunMonitorError], message: str
+    hostile: str, kind: str, error: type[ServiceError], message: str
 ) -> None:
     limit = sys.getrecursionlimit()
     async with contextlib.AsyncExitStack() as stack:
@@ -233,7 +233,7 @@ def test_decode_json_limits(content: bytes, expected: str) -> None:
 
 def test_deep_but_allowed_json_survives_the_rest_of_the_pipeline() -> None:
     """A body at the depth limit must be safe for the recursive code that handles it later."""
-    from runmonitor.core.redact import redact_json
+    from runmonitor.domain.redact import redact_json
 
     value = _decode(_nested(MAX_JSON_DEPTH, arrays=False))
     assert redact_json(value) == value

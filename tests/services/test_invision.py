@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from runmonitor.core.errors import AuthFailed, NotFound, ServerError, Unsupported
-from runmonitor.core.models import RunAction
-from runmonitor.core.status import RunStatus
+from runmonitor.domain.errors import AuthFailed, NotFound, ServerError, Unsupported
+from runmonitor.domain.models import RunAction
+from runmonitor.domain.status import RunStatus
 from runmonitor.services.invision import STATUS_MAP, InVision, InVisionConnection, InVisionStartRequest
 from runmonitor.simulator import Simulator
 from tests.helpers import client_for, distinct_statuses, follow, request_for

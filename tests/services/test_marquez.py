@@ -13,7 +13,7 @@ from urllib.parse import parse_qs
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from runmonitor.core.errors import (
+from runmonitor.domain.errors import (
     AuthFailed,
     BadResponse,
     InvalidRequest,
@@ -22,8 +22,8 @@ from runmonitor.core.errors import (
     ServerError,
     Unsupported,
 )
-from runmonitor.core.models import Capability, RunAction
-from runmonitor.core.status import RunStatus
+from runmonitor.domain.models import Capability, RunAction
+from runmonitor.domain.status import RunStatus
 from runmonitor.services.marquez import (
     STATUS_MAP,
     Marquez,

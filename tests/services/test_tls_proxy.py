@@ -28,13 +28,13 @@ from urllib.parse import urlsplit
 import pytest
 from pydantic import ValidationError
 
-from runmonitor.core.errors import ConnectionFailed
-from runmonitor.core.profiles import ProfileError, validate_connection
+from runmonitor.domain.errors import ConnectionFailed
 from runmonitor.services import get
 from runmonitor.services.base import STORED_CONTEXT
 from runmonitor.services.http import tls_context
 from runmonitor.services.marquez import MarquezConnection
 from runmonitor.simulator import Simulator
+from runmonitor.storage.settings.model import ProfileError, validate_connection
 
 x509 = pytest.importorskip("cryptography.x509", reason="the cryptography package makes the test certificates")
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402

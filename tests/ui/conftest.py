@@ -63,9 +63,9 @@ def run(qtbot: Any, coro: Coroutine[Any, Any, Any], timeout: int = 15000) -> Any
 @pytest.fixture
 def window(qtbot: Any, qloop: asyncio.AbstractEventLoop, tmp_path: Path) -> Iterator[Any]:
     """The main window on a demo workspace (no demo runs) against its own simulator."""
-    from runmonitor.core.appcontext import AppContext
-    from runmonitor.core.paths import app_paths
+    from runmonitor.app.context import AppContext
     from runmonitor.simulator import Simulator
+    from runmonitor.storage.paths import app_paths
     from runmonitor.ui.main_window import MainWindow
 
     sim = Simulator(seed=99, time_scale=20.0).start()

@@ -13,9 +13,9 @@ from PySide6.QtCore import QObject, Qt, QUrl, Slot
 from PySide6.QtGui import QAccessible, QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import QAbstractButton, QLabel, QLineEdit, QPlainTextEdit, QWidget
 
-from runmonitor.core.history import DurationStats, RunRecord, TransitionRecord
-from runmonitor.core.models import RunAction, RunRef, RunSnapshot
-from runmonitor.core.status import RunStatus
+from runmonitor.domain.models import RunAction, RunRef, RunSnapshot
+from runmonitor.domain.status import RunStatus
+from runmonitor.storage.history import DurationStats, RunRecord, TransitionRecord
 from runmonitor.ui.details import EMPTY_TEXT, DetailsPane, action_label
 
 NOW = datetime(2026, 11, 22, 10, 30, tzinfo=UTC)

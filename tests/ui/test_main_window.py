@@ -8,7 +8,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLineEdit
 
-from runmonitor.core.status import RunStatus
+from runmonitor.domain.status import RunStatus
 from runmonitor.simulator import Simulator
 from runmonitor.ui.create_dialog import CreateRunDialog
 from runmonitor.ui.main_window import MainWindow

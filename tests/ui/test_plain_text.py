@@ -20,10 +20,10 @@ from PySide6.QtGui import Qt as QtGuiNamespace
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QLabel, QWidget
 
-from runmonitor.core.history import RunRecord, TransitionRecord
-from runmonitor.core.models import RunAction, RunRef, RunSnapshot
-from runmonitor.core.redact import redact_url
-from runmonitor.core.status import RunStatus
+from runmonitor.domain.models import RunAction, RunRef, RunSnapshot
+from runmonitor.domain.redact import redact_url
+from runmonitor.domain.status import RunStatus
+from runmonitor.storage.history import RunRecord, TransitionRecord
 from runmonitor.ui.details import DetailsPane
 from runmonitor.ui.profile_dialog import ADVANCED_FIELDS, ProfileDialog
 from runmonitor.ui.run_model import (

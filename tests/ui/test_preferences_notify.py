@@ -17,8 +17,8 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QCheckBox, QDialogButtonBox
 
-from runmonitor.core.hooks import hook_env
-from runmonitor.core.profiles import FIXED, HOOK_KINDS, HookConfig, Settings
+from runmonitor.notify.hooks import hook_env
+from runmonitor.storage.settings.model import FIXED, HOOK_KINDS, HookConfig, Settings
 from runmonitor.ui.main_window import MainWindow
 from runmonitor.ui.preferences import (
     HOOK_EVENT_CHOICES,

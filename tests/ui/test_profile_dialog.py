@@ -11,11 +11,11 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QLineEdit, QPushButton
 
-from runmonitor.core.errors import AuthFailed, ConnectionFailed, NotFound, TimedOut
-from runmonitor.core.profiles import NotificationPrefs, Profile, secret_fields
+from runmonitor.domain.errors import AuthFailed, ConnectionFailed, NotFound, TimedOut
 from runmonitor.services import get as get_service
 from runmonitor.services import registry
 from runmonitor.simulator import Simulator
+from runmonitor.storage.settings.model import NotificationPrefs, Profile, secret_fields
 from runmonitor.ui.profile_dialog import STORED_PLACEHOLDER, ProfileDialog, outcome_of
 from tests.ui.conftest import accessible_name, run
 

@@ -12,9 +12,9 @@ from PySide6.QtCore import QModelIndex, QPoint, Qt
 from PySide6.QtGui import QColor, QImage, QPalette
 from PySide6.QtWidgets import QAbstractItemView, QApplication, QTableView
 
-from runmonitor.core.history import DurationStats, RunRecord
-from runmonitor.core.models import RunRef, RunSnapshot
-from runmonitor.core.status import RunStatus
+from runmonitor.domain.models import RunRef, RunSnapshot
+from runmonitor.domain.status import RunStatus
+from runmonitor.storage.history import DurationStats, RunRecord
 from runmonitor.ui import icons
 from runmonitor.ui.icons import app_icon, status_colour, status_icon, status_label, status_pixmap
 from runmonitor.ui.run_model import (

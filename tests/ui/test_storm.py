@@ -15,8 +15,7 @@ from typing import Any
 
 import pytest
 
-from runmonitor.simulator import Simulator
-from runmonitor.simulator.storm import (
+from runmonitor.drills.storm import (
     STORM_SIMULATOR,
     Storm,
     StormReport,
@@ -24,6 +23,7 @@ from runmonitor.simulator.storm import (
     storm_phases,
     storm_through,
 )
+from runmonitor.simulator import Simulator
 from tests.ui.conftest import run
 
 STORM_RUNS = 80

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 from PySide6.QtCore import Qt
 
-from runmonitor.core.appcontext import AppContext
-from runmonitor.core.engine import EventKind
-from runmonitor.core.paths import app_paths
-from runmonitor.core.status import RunStatus
+from runmonitor.app.context import AppContext
+from runmonitor.domain.events import EventKind
+from runmonitor.domain.status import RunStatus
 from runmonitor.services import get
 from runmonitor.simulator import Simulator
+from runmonitor.storage.paths import app_paths
 from runmonitor.ui.main_window import MainWindow
 from tests.fake_notifd import PrivateBus, dbus_daemon, serve_fake
 from tests.ui.conftest import run

@@ -9,7 +9,7 @@ from typing import Any
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication, QPalette
 
-from runmonitor.core.engine import Health
+from runmonitor.engine import Health
 from runmonitor.simulator import Fault, FaultKind, Simulator
 from runmonitor.ui.banners import Banner
 from runmonitor.ui.main_window import MainWindow

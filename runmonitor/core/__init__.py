@@ -1,1 +1,0 @@
-"""Qt-free core: status vocabulary, run models, errors (and later polling, history, settings)."""

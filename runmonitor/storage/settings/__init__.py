@@ -1,0 +1,1 @@
+"""Preferences and connection profiles: the models and the versioned JSON file that keeps them."""

@@ -1,0 +1,1 @@
+"""Generated code, never edited by hand: ``packaging/make_icons.py`` writes it."""
