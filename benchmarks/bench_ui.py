@@ -58,8 +58,8 @@ os.environ.setdefault("QT_API", "pyside6")
 import qasync
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
-from runmonitor.core import workspace as workspace_module
 
+from runmonitor.app import workspace as workspace_module
 from runmonitor.app.context import AppContext
 from runmonitor.app.workspace import Workspace
 from runmonitor.domain.errors import ServiceError

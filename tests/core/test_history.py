@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runmonitor.core import history as history_module
 
 from runmonitor.domain.models import RunRef, RunSnapshot
 from runmonitor.domain.status import RunStatus
+from runmonitor.storage import history as history_module
 from runmonitor.storage.history import (
     MAX_RAW_BYTES,
     OPEN_RUNS_OF_PROFILE_SQL,

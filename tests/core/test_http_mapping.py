@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from runmonitor.core import errors
 
+from runmonitor.domain import errors
 from runmonitor.domain.redact import secret_registry
 from runmonitor.services.http import (
     HttpSession,

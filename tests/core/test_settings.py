@@ -17,10 +17,10 @@ from typing import Any
 from uuid import UUID
 
 import pytest
-from runmonitor.core import settings as settings_module
 
 from runmonitor.domain.redact import secret_registry
 from runmonitor.domain.schedule import PollSchedule
+from runmonitor.storage.settings import store as settings_module
 from runmonitor.storage.settings.model import NotificationPrefs, Profile, Settings
 from runmonitor.storage.settings.store import (
     EXPORT_FORMAT,
@@ -172,7 +172,7 @@ def test_process_killed_between_write_and_replace(store: SettingsStore) -> None:
         """
         import os, sys
         from pathlib import Path
-        from runmonitor.core import settings as m
+        from runmonitor.storage.settings import store as m
         store = m.SettingsStore(Path(sys.argv[1]))
         loaded = store.load()
         m.os.replace = lambda src, dst: os._exit(9) if Path(dst) == store.path else os.rename(src, dst)
