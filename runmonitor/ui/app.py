@@ -63,8 +63,7 @@ async def main(
     window.quit_requested.connect(shutdown.set)
     app.aboutToQuit.connect(shutdown.set)
     await window.load()
-    if window.notifications is not None:
-        await window.notifications.start(desktop=screenshot is None)
+    await window.controller.start(desktop=screenshot is None)
     if window.tray is not None:
         window.tray.show()
     if tab:
@@ -81,8 +80,7 @@ async def main(
         ui_state.sync()
         window.ticker.stop()
         window.status_soon.stop()
-        if window.notifications is not None:
-            await window.notifications.aclose()
+        await window.controller.aclose()
         if window.tray is not None:
             window.tray.hide()
         await context.close()
