@@ -360,6 +360,13 @@ class MainWindow(QMainWindow):
     def service_tabs_views(self) -> list[tuple[str, RunsView]]:
         return [(key, tab.view) for key, tab in self.service_tabs.items()]
 
+    def stop(self) -> None:
+        """The app is shutting down: stop the timers and take the tray icon away."""
+        self.ticker.stop()
+        self.status_soon.stop()
+        if self.tray is not None:
+            self.tray.hide()
+
     def quit(self) -> None:
         """Really close (Quit in a menu): the app shuts down."""
         self._quitting = True

@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from runmonitor.app.context import AppContext
 from runmonitor.domain.models import Capability, RunAction
 from runmonitor.services.base import Service
 from runmonitor.storage.history import RunRecord
@@ -123,12 +122,8 @@ class ServiceTab(QWidget):
             button.setAccessibleName(title.rstrip("…"))
         return action
 
-    @property
-    def context(self) -> AppContext:
-        return self.controller.context
-
     def profiles(self) -> list[Profile]:
-        return list(self.context.profiles(self.service.key))
+        return self.controller.context.profiles(self.service.key)
 
     def current_profile(self) -> Profile | None:
         profile_id = self.profile_box.currentData()
