@@ -53,6 +53,9 @@ from runmonitor.ui.notifications import NotificationCenter
 from runmonitor.ui.profile_dialog import ProfileDialog
 from runmonitor.ui.runs_view import spawn
 
+#: Every run the window shows, newest state (for the overview).
+RunSource = Callable[[], list[RunRecord]]
+
 
 class Controller(QObject):
     """One per window. ``banners`` is where its messages go, ``window`` the parent of the dialogs
@@ -81,14 +84,7 @@ class Controller(QObject):
     #: Quit the app.
     quit_requested = Signal()
 
-    def __init__(
-        self,
-        context: AppContext,
-        *,
-        banners: BannerArea,
-        window: QWidget,
-        runs: Callable[[], list[RunRecord]],
-    ) -> None:
+    def __init__(self, context: AppContext, *, banners: BannerArea, window: QWidget, runs: RunSource) -> None:
         super().__init__(window)
         self.context = context
         self.banners = banners
