@@ -7,6 +7,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("QT_API", "pyside6")
 
@@ -18,6 +19,9 @@ from runmonitor import APP_ID, APP_NAME, __version__
 from runmonitor.app.context import AppContext
 from runmonitor.domain.redact import RedactingFilter
 from runmonitor.storage.logs import setup_logging
+
+if TYPE_CHECKING:
+    from runmonitor.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +67,7 @@ async def main(
     window.quit_requested.connect(shutdown.set)
     app.aboutToQuit.connect(shutdown.set)
     await window.load()
-    if window.notifications is not None:
-        await window.notifications.start(desktop=screenshot is None)
+    await window.controller.start(desktop=screenshot is None)
     if window.tray is not None:
         window.tray.show()
     if tab:
@@ -79,28 +82,19 @@ async def main(
     finally:
         window.save_state(ui_state)
         ui_state.sync()
-        window.ticker.stop()
-        window.status_soon.stop()
-        if window.notifications is not None:
-            await window.notifications.aclose()
-        if window.tray is not None:
-            window.tray.hide()
+        window.stop()
+        await window.controller.aclose()
         await context.close()
         window.hide()
         window.deleteLater()
     return code
 
 
-async def _screenshot(window: object, path: Path, after: float) -> int:
+async def _screenshot(window: MainWindow, path: Path, after: float) -> int:
     """Wait for runs to progress, then save what the window shows (it must have painted)."""
-    from PySide6.QtWidgets import QWidget
-
-    assert isinstance(window, QWidget)
     await asyncio.sleep(after)
-    select = getattr(window, "select_first_run", None)
-    if callable(select):
-        select()
-        await asyncio.sleep(0.5)  # the details pane loads the timeline
+    window.select_first_run()
+    await asyncio.sleep(0.5)  # the details pane loads the timeline
     for _ in range(50):
         image = window.grab().toImage()
         if _has_content(image):

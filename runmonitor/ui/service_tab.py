@@ -1,11 +1,12 @@
-"""One tab per service: profile selector, toolbar, run table and details."""
+"""One tab per service: profile selector, toolbar, run table and details; it acts through the
+window's :class:`~runmonitor.ui.controller.Controller`."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -24,11 +25,9 @@ from runmonitor.domain.models import Capability, RunAction
 from runmonitor.services.base import Service
 from runmonitor.storage.history import RunRecord
 from runmonitor.storage.settings.model import Profile
+from runmonitor.ui.controller import Controller
 from runmonitor.ui.create_dialog import CreateRunDialog
 from runmonitor.ui.runs_view import RunsView, spawn
-
-if TYPE_CHECKING:
-    from runmonitor.ui.main_window import MainWindow
 
 ACTION_TITLES = {
     RunAction.CANCEL: "Cancel",
@@ -45,9 +44,9 @@ ACTION_TITLES = {
 class ServiceTab(QWidget):
     problem = Signal(str, str, str)  # key, level, text
 
-    def __init__(self, window: MainWindow, service: type[Service[Any, Any]]) -> None:
+    def __init__(self, controller: Controller, service: type[Service[Any, Any]]) -> None:
         super().__init__()
-        self.window_ = window
+        self.controller = controller
         self.service = service
         self.setAccessibleName(f"{service.display_name} tab")
 
@@ -107,7 +106,8 @@ class ServiceTab(QWidget):
         layout.addWidget(self.toolbar)
         layout.addWidget(self.view, 1)
         self.profile_box.currentIndexChanged.connect(self._profile_changed)
-        self._dialogs: list[QDialog] = []
+        controller.status_changed.connect(self.update_health)
+        controller.profiles_changed.connect(self._profiles_changed)
         self._update_actions()
 
     # -- building blocks ----------------------------------------------------------------------
@@ -122,12 +122,8 @@ class ServiceTab(QWidget):
             button.setAccessibleName(title.rstrip("…"))
         return action
 
-    @property
-    def context(self) -> Any:
-        return self.window_.context
-
     def profiles(self) -> list[Profile]:
-        return list(self.context.profiles(self.service.key))
+        return self.controller.context.profiles(self.service.key)
 
     def current_profile(self) -> Profile | None:
         profile_id = self.profile_box.currentData()
@@ -146,6 +142,10 @@ class ServiceTab(QWidget):
         self.profile_box.blockSignals(False)
         self._profile_changed()
 
+    def _profiles_changed(self, service: str, select: str | None) -> None:
+        if service in ("", self.service.key):
+            self.reload_profiles(select=select)
+
     def _profile_changed(self, *_: object) -> None:
         profile = self.current_profile()
         self.view.proxy.set_profile(str(profile.id) if profile else None)
@@ -157,11 +157,11 @@ class ServiceTab(QWidget):
         if profile is None:
             self.health.setText("Add a profile to start runs on this service.")
             return
-        self.health.setText(self.window_.health_text(profile))
+        self.health.setText(self.controller.health_text(profile))
 
     def _selection_changed(self, record: RunRecord | None) -> None:
         self._update_actions()
-        self.window_.show_details(self.view, record)
+        self.controller.show_details(self.view.details, record)
 
     def _update_actions(self) -> None:
         record = self.view.selected()
@@ -181,13 +181,12 @@ class ServiceTab(QWidget):
             self.new_profile()
             return None
         profile_id = str(profile.id)
-        if values is None and self.context.demo and self.context.simulator is not None:
+        if values is None:
             # In the demo, the form starts with values the simulated service knows.
-            values = self.context.simulator.demo_request(self.service.key)
+            values = self.controller.demo_request(self.service.key)
 
         async def create(request: Any) -> RunRecord:
-            record: RunRecord = await self.context.engine.create_run(profile_id, request)
-            return record
+            return await self.controller.create_run(profile_id, request)
 
         dialog = CreateRunDialog(
             self.service.display_name,
@@ -198,13 +197,13 @@ class ServiceTab(QWidget):
             parent=self,
         )
         dialog.created.connect(self._created)
-        self._keep(dialog)
+        self.controller.keep(dialog)
         dialog.open()
         return dialog
 
     def _created(self, record: object) -> None:
         if isinstance(record, RunRecord):
-            self.window_.run_changed(record)
+            self.controller.run_changed(record)
             self.view.select_run(record.id)
 
     def rerun(self) -> None:
@@ -213,7 +212,7 @@ class ServiceTab(QWidget):
             self.new_run(values=dict(record.request))
 
     def refresh(self) -> None:
-        self.context.engine.refresh()
+        self.controller.refresh()
 
     def cancel_selected(self) -> None:
         if self.service.cancel_action is not None:
@@ -223,15 +222,10 @@ class ServiceTab(QWidget):
         record = self.view.selected()
         if record is None:
             return
-        spawn(self.perform(record, action), self._report)
-
-    async def perform(self, record: RunRecord, action: RunAction) -> RunRecord:
-        updated: RunRecord = await self.context.engine.perform(record.id, action)
-        self.window_.run_changed(updated)
-        return updated
+        spawn(self.controller.perform(record, action), self._report)
 
     def _report(self, error: BaseException) -> None:
-        self.window_.banners.show_message(f"action-{self.service.key}", "error", str(error))
+        self.controller.report(f"action-{self.service.key}", error)
 
     def watch_target(self) -> None:
         profile = self.current_profile()
@@ -257,33 +251,25 @@ class ServiceTab(QWidget):
         def accepted() -> None:
             target = field.text().strip() or self.service.all_targets or ""
             if target:
-                spawn(self.context.engine.watch(str(profile.id), target), self._report)
+                spawn(self.controller.watch(str(profile.id), target), self._report)
 
         dialog.accepted.connect(accepted)
-        self._keep(dialog)
+        self.controller.keep(dialog)
         dialog.open()
 
     def new_profile(self) -> None:
-        self.window_.open_profile_dialog(self.service.key, None)
+        self.controller.open_profile_dialog(self.service.key, None)
 
     def edit_profile(self) -> None:
         profile = self.current_profile()
-        self.window_.open_profile_dialog(self.service.key, profile)
+        self.controller.open_profile_dialog(self.service.key, profile)
 
     def test_profile(self) -> None:
         profile = self.current_profile()
         if profile is not None:
-            self.window_.test_profile(profile)
+            self.controller.test_profile(profile)
 
     def remove_profile(self) -> None:
         profile = self.current_profile()
         if profile is not None:
-            self.window_.confirm_remove_profile(profile)
-
-    def _keep(self, dialog: QDialog) -> None:
-        self._dialogs.append(dialog)
-        dialog.finished.connect(lambda *_: self._dialogs.remove(dialog) if dialog in self._dialogs else None)
-
-
-def shortcut(sequence: str) -> QKeySequence:
-    return QKeySequence(sequence)
+            self.controller.confirm_remove_profile(profile)

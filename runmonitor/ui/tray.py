@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QAction, QIcon
-from PySide6.QtWidgets import QMenu, QSystemTrayIcon
+from PySide6.QtWidgets import QMenu, QSystemTrayIcon, QWidget
 
 from runmonitor import APP_NAME
 from runmonitor.app.overview import Overall, Overview
@@ -25,7 +25,7 @@ from runmonitor.ui.icons import status_label, status_pixmap
 
 if TYPE_CHECKING:
     from runmonitor.storage.history import RunRecord
-    from runmonitor.ui.main_window import MainWindow
+    from runmonitor.ui.controller import Controller
 
 STATE_ICONS: dict[Overall, RunStatus] = {
     Overall.FAILING: RunStatus.FAILED,
@@ -60,19 +60,24 @@ def tooltip(overview: Overview, paused: bool, muted_until: datetime | None) -> s
 
 
 class Tray:
-    """The tray icon and its menu for one window."""
+    """The tray icon and its menu for one window (``parent``); it acts through the window's
+    controller and follows its status."""
 
-    def __init__(self, window: MainWindow, *, recent: Callable[[], list[RunRecord]]) -> None:
-        self.window = window
+    def __init__(
+        self, controller: Controller, *, parent: QWidget, recent: Callable[[], list[RunRecord]]
+    ) -> None:
+        self.controller = controller
+        self.parent = parent
         self.recent = recent
-        self.icon = QSystemTrayIcon(window)
-        self.menu = QMenu(window)
+        self.icon = QSystemTrayIcon(parent)
+        self.menu = QMenu(parent)
         self.menu.setAccessibleName("RunMonitor tray menu")
         self.menu.aboutToShow.connect(self.rebuild)
         self.icon.setContextMenu(self.menu)
         self.icon.activated.connect(self._activated)
         self.state: Overall | None = None
         self.rebuild()
+        controller.status_changed.connect(lambda: self.update(controller.overview))
 
     def show(self) -> None:
         self.icon.show()
@@ -81,18 +86,15 @@ class Tray:
         if overview.state is not self.state:
             self.state = overview.state
             self.icon.setIcon(state_icon(overview.state))
-        center = self.window.notifications
-        self.icon.setToolTip(
-            tooltip(overview, self.window.context.engine.is_paused(), center.muted_until if center else None)
-        )
+        self.icon.setToolTip(tooltip(overview, self.controller.is_paused(), self.controller.muted_until()))
 
     def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
         if reason in (QSystemTrayIcon.ActivationReason.Trigger, QSystemTrayIcon.ActivationReason.DoubleClick):
-            self.window.toggle_visible()
+            self.controller.toggle_window()
 
     def rebuild(self) -> None:
         """The menu as it should be now (called each time it opens)."""
-        window = self.window
+        controller = self.controller
         menu = self.menu
         menu.clear()
         records = self.recent()[:RECENT_RUNS]
@@ -102,28 +104,28 @@ class Tray:
             text = f"{status_label(record.status)} · {record.ref.target} · {record.ref.run_id[:12]}"
             action = menu.addAction(text)
             action.setIcon(QIcon(status_pixmap(record.status, stale=record.stale, size=16)))
-            action.triggered.connect(lambda *_, rid=record.id: window.show_run(rid))
+            action.triggered.connect(lambda *_, rid=record.id: controller.open_run(rid))
         menu.addSeparator()
         notify = menu.addMenu("Pause &notifications")
-        center = window.notifications
-        muted = center.muted_until if center is not None else None
+        muted = controller.muted_until()
         if muted is not None:
             resume = notify.addAction(f"Resume (paused until {muted.astimezone().strftime('%a %H:%M')})")
-            resume.triggered.connect(lambda *_: window.mute_notifications(None))
+            resume.triggered.connect(lambda *_: controller.mute_notifications(None))
             notify.addSeparator()
         hour = notify.addAction("For 1 hour")
-        hour.triggered.connect(lambda *_: window.mute_notifications(datetime.now(UTC) + timedelta(hours=1)))
+        mute = controller.mute_notifications
+        hour.triggered.connect(lambda *_: mute(datetime.now(UTC) + timedelta(hours=1)))
         tomorrow = notify.addAction("Until tomorrow morning")
-        tomorrow.triggered.connect(lambda *_: window.mute_notifications(until_tomorrow(datetime.now(UTC))))
+        tomorrow.triggered.connect(lambda *_: mute(until_tomorrow(datetime.now(UTC))))
         polling = menu.addAction("Pause &polling")
         polling.setCheckable(True)
-        polling.setChecked(window.context.engine.is_paused())
-        polling.triggered.connect(lambda *_: window.toggle_pause())
+        polling.setChecked(controller.is_paused())
+        polling.triggered.connect(lambda *_: controller.toggle_pause())
         menu.addSeparator()
-        shown = menu.addAction("&Hide window" if window.isVisible() else "&Show window")
-        shown.triggered.connect(lambda *_: window.toggle_visible())
+        shown = menu.addAction("&Hide window" if self.parent.isVisible() else "&Show window")
+        shown.triggered.connect(lambda *_: controller.toggle_window())
         quit_action = QAction("&Quit", menu)
-        quit_action.triggered.connect(lambda *_: window.quit_requested.emit())
+        quit_action.triggered.connect(lambda *_: controller.quit())
         menu.addAction(quit_action)
 
     def hide(self) -> None:

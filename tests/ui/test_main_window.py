@@ -9,9 +9,13 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLineEdit
 
 from runmonitor.domain.status import RunStatus
+from runmonitor.services import get
 from runmonitor.simulator import Simulator
+from runmonitor.ui.banners import BannerArea
+from runmonitor.ui.controller import Controller
 from runmonitor.ui.create_dialog import CreateRunDialog
 from runmonitor.ui.main_window import MainWindow
+from runmonitor.ui.service_tab import ServiceTab
 
 
 def open_tab(window: MainWindow, key: str) -> Any:
@@ -28,6 +32,27 @@ def test_every_service_has_a_tab_with_its_demo_profile(window: MainWindow) -> No
         assert tab.profile_box.currentText() == "demo"
         assert tab.new_action.isEnabled()
         assert tab.profile_box.accessibleName()
+
+
+def test_a_service_tab_needs_only_the_controller(qtbot: Any, window: MainWindow) -> None:
+    """A tab built on a bare controller (no MainWindow) lists its profiles, shows health and
+    reports failures in the controller's banners."""
+    from PySide6.QtWidgets import QWidget
+
+    host = QWidget()
+    qtbot.addWidget(host)
+    banners = BannerArea(host)
+    controller = Controller(window.context, banners=banners, window=host, runs=list)
+    tab = ServiceTab(controller, get("marquez"))
+    tab.reload_profiles()
+    assert tab.profile_box.currentText() == "demo"
+    assert tab.new_action.isEnabled()
+    tab.health.clear()
+    controller.update_status()  # the tab follows the controller's status
+    assert tab.health.text() == "Connected; no runs followed yet"
+    tab._report(RuntimeError("the service said no"))
+    assert banners.text_of("action-marquez") == "the service said no"
+    assert not window.banners.text_of("action-marquez")
 
 
 def test_bad_input_is_refused_beside_the_field_then_a_good_run_is_followed(

@@ -44,9 +44,9 @@ def test_no_secret_is_shown_or_put_in_a_url(qtbot: Any, window: MainWindow) -> N
     window.tabs.setCurrentWidget(tab)
     tab.view.table.selectRow(0)
     qtbot.waitUntil(lambda: tab.view.details.record() is not None, timeout=5000)
-    window.open_profile_dialog("invision", profile)
-    qtbot.waitUntil(lambda: bool(window._dialogs), timeout=5000)
-    dialog = window._dialogs[-1]
+    window.controller.open_profile_dialog("invision", profile)
+    qtbot.waitUntil(lambda: bool(window.controller.dialogs), timeout=5000)
+    dialog = window.controller.dialogs[-1]
     shown = screen_text(window) + screen_text(dialog)
     assert len(shown) > 50  # the scan saw the window, the details and the dialog
     for secret in AUDIT_SECRETS:

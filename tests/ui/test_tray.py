@@ -117,7 +117,7 @@ def test_tray_menu_is_rebuilt_with_recent_runs_pauses_and_quit(qtbot: Any, tray_
     assert tray.state is not None
     record = create(qtbot, window, "codestream", "failure")
     qtbot.waitUntil(lambda: window.all_runs.model.record_at(0).status is RunStatus.FAILED, timeout=15000)
-    window._update_status()
+    window.controller.update_status()
     assert tray.state.value == "failing"
     assert "1 failing" in tray.icon.toolTip()
     tray.menu.aboutToShow.emit()
@@ -150,7 +150,7 @@ def test_tray_menu_is_rebuilt_with_recent_runs_pauses_and_quit(qtbot: Any, tray_
     # Pause polling from the tray is the same switch as the window's.
     next(a for a in tray.menu.actions() if a.text() == "Pause &polling").trigger()
     assert window.context.engine.is_paused()
-    window.toggle_pause()
+    window.controller.toggle_pause()
 
     # Closing the window hides it to the tray; the app keeps running.
     with qtbot.assertNotEmitted(window.quit_requested):

@@ -85,11 +85,11 @@ def test_export_then_import_with_a_clash_decided_in_the_dialog(
     qtbot: Any, window: MainWindow, tmp_path: Path
 ) -> None:
     target = tmp_path / "profiles.json"
-    run(qtbot, window._export_to(target))
+    run(qtbot, window.controller.export_to(target))
     exported = json.loads(target.read_text())
     assert len(exported["profiles"]) == 5
     assert "Exported 5 profile(s)" in (window.banners.text_of("export") or "")
-    dialog = run(qtbot, window.import_from(target))
+    dialog = run(qtbot, window.controller.import_from(target))
     assert dialog is not None
     assert len(dialog.choices) == 5  # every profile clashes with itself (same id)
     cognite_row = next(i for i, p in enumerate(dialog.plan.profiles) if p.service == "cognite")
@@ -110,7 +110,7 @@ def test_a_broken_import_file_is_refused_with_the_reason(
 ) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text('{"format": "something else"}')
-    assert run(qtbot, window.import_from(broken)) is None
+    assert run(qtbot, window.controller.import_from(broken)) is None
     assert "not a RunMonitor profile export" in (window.banners.text_of("import") or "")
     assert len(window.context.profiles()) == 5
 
@@ -129,13 +129,15 @@ def test_status_bar_shows_health_next_check_and_an_outage_banner(qtbot: Any, win
         ),
     )
     window.run_changed(record)
-    qtbot.waitUntil(lambda: window.health[str(profile.id)].state is Health.OK, timeout=5000)
+    qtbot.waitUntil(lambda: window.controller.health[str(profile.id)].state is Health.OK, timeout=5000)
     assert window.next_check_label.text().startswith("Next check")
     assert any("demo · Marquez: OK" in line for line in window.health_strip.lines)
 
     plan = sim.faults("marquez").randomly(1.0, Fault(FaultKind.DROP))
-    qtbot.waitUntil(lambda: window.health[str(profile.id)].state is Health.UNREACHABLE, timeout=15000)
-    host = window.health[str(profile.id)].host
+    qtbot.waitUntil(
+        lambda: window.controller.health[str(profile.id)].state is Health.UNREACHABLE, timeout=15000
+    )
+    host = window.controller.health[str(profile.id)].host
     assert host.startswith("127.0.0.1:")
     qtbot.waitUntil(lambda: f"down-{host}" in window.banners.keys(), timeout=3000)
     text = window.banners.text_of(f"down-{host}") or ""
@@ -148,7 +150,7 @@ def test_status_bar_shows_health_next_check_and_an_outage_banner(qtbot: Any, win
     plan.clear()
     qtbot.waitUntil(lambda: f"down-{host}" not in window.banners.keys(), timeout=15000)
     # Recovered (or, with this fast clock, already finished and no longer followed).
-    assert window.health[str(profile.id)].state in (Health.OK, Health.IDLE)
+    assert window.controller.health[str(profile.id)].state in (Health.OK, Health.IDLE)
     assert not window.all_runs.model.record_at(0).stale
 
 
