@@ -6,17 +6,19 @@ import asyncio
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 os.environ.setdefault("QT_API", "pyside6")
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QMessageLogContext, QSettings, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QGuiApplication, QImage
 from PySide6.QtWidgets import QApplication, QStyleFactory
 
 from runmonitor import APP_ID, APP_NAME, __version__
 from runmonitor.app.context import AppContext
+from runmonitor.app.reporter import REPORTER, Report, Reporter
 from runmonitor.domain.redact import RedactingFilter
 from runmonitor.storage.logs import setup_logging
 
@@ -52,6 +54,38 @@ def run_gui(
         return runner.run(main(app, demo=demo, screenshot=screenshot, after=after, tab=tab))
 
 
+_QT_LEVELS = {
+    QtMsgType.QtDebugMsg: "debug",
+    QtMsgType.QtInfoMsg: "info",
+    QtMsgType.QtWarningMsg: "warning",
+    QtMsgType.QtCriticalMsg: "critical",
+}
+
+
+def install_reporter(window: MainWindow, reporter: Reporter = REPORTER) -> Callable[[], None]:
+    """Route every uncaught error (Python's hooks, the event loop, Qt's own messages) to the
+    log, and show each as the "uncaught" banner of ``window``. Returns the undo."""
+
+    def on_qt_message(kind: QtMsgType, context: QMessageLogContext, message: str) -> None:
+        reporter.qt_message(_QT_LEVELS.get(kind, "critical"), message, f"Qt {context.category or ''}".strip())
+
+    def show(report: Report) -> None:
+        window.banners.show_message("uncaught", "error", report.text)
+
+    reporter.install()
+    reporter.watch_loop(asyncio.get_running_loop())
+    previous_handler = qInstallMessageHandler(on_qt_message)
+    stop_listening = reporter.add_listener(show)
+
+    def undo() -> None:
+        stop_listening()
+        qInstallMessageHandler(previous_handler)
+        asyncio.get_running_loop().set_exception_handler(None)
+        reporter.uninstall()
+
+    return undo
+
+
 async def main(
     app: QApplication, *, demo: bool, screenshot: Path | None, after: float, tab: str | None = None
 ) -> int:
@@ -61,6 +95,7 @@ async def main(
     log_path = setup_logging(context.workspace.paths)
     log.info("RunMonitor %s started%s; log file %s", __version__, " (demo)" if demo else "", log_path)
     window = MainWindow(context)
+    uninstall_reporter = install_reporter(window)
     ui_state = QSettings(str(context.workspace.paths.state_dir / "ui.ini"), QSettings.Format.IniFormat)
     window.restore_state(ui_state)
     shutdown = asyncio.Event()
@@ -85,6 +120,7 @@ async def main(
         window.stop()
         await window.controller.aclose()
         await context.close()
+        uninstall_reporter()
         window.hide()
         window.deleteLater()
     return code

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QLineEdit
 
@@ -174,3 +176,27 @@ def test_demo_without_a_display_follows_runs_in_the_terminal() -> None:
         "connhex",
         "codestream",
     ]
+
+
+def test_an_uncaught_error_in_a_slot_is_logged_and_shown_as_a_banner(
+    qtbot: Any, window: MainWindow, caplog: pytest.LogCaptureFixture
+) -> None:
+    from PySide6.QtCore import QTimer, qWarning
+
+    from runmonitor.app.reporter import Reporter
+    from runmonitor.ui.app import install_reporter
+
+    def broken_slot() -> None:
+        raise ZeroDivisionError("a slot broke")
+
+    undo = install_reporter(window, Reporter())
+    try:
+        with caplog.at_level(logging.WARNING):
+            QTimer.singleShot(0, broken_slot)
+            qtbot.waitUntil(lambda: "uncaught" in window.banners.keys(), timeout=5000)
+            qWarning("a Qt warning")
+    finally:
+        undo()
+    assert "ZeroDivisionError: a slot broke" in (window.banners.text_of("uncaught") or "")
+    assert any(r.exc_info and r.exc_info[0] is ZeroDivisionError for r in caplog.records)
+    assert any("a Qt warning" in r.getMessage() for r in caplog.records)
