@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from runmonitor.cli.main import UsageError, parse_assignments
+from runmonitor.cli.output import UsageError, parse_assignments
 from runmonitor.simulator import Simulator
 
 
