@@ -1,6 +1,6 @@
 """Where a command gets what it works on: the workspace, the settings, the run history, a service
 client (from ``--profile``, ``--sim`` or ``--conn``) and the create request (from ``--json`` and
-``--param``). Problems with any of them are :class:`UsageError`\\ s or printed with an exit code.
+``--param``). Bad input for any of them is a :class:`UsageError` (exit code 2).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any
 from pydantic import ValidationError
 
 from runmonitor.cli.output import (
-    EXIT_BAD_INPUT,
     SECRET_ENV_PREFIX,
     UsageError,
     err,
@@ -88,11 +87,8 @@ def profile_filter(settings: Settings, name: str | None, service: str | None) ->
 
 
 # -- a client straight to a service ------------------------------------------------------------------
-async def client_from_args(args: argparse.Namespace) -> tuple[Any, dict[str, Any]] | int:
-    """The service client for ``--profile`` or ``--sim``/``--conn``, and default request values.
-
-    Returns an exit code instead when the input is bad (the message is already printed).
-    """
+async def client_from_args(args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
+    """The service client for ``--profile`` or ``--sim``/``--conn``, and default request values."""
     service = get(args.service)
     if getattr(args, "profile", None):
         workspace = await open_workspace()
@@ -104,8 +100,9 @@ async def client_from_args(args: argparse.Namespace) -> tuple[Any, dict[str, Any
     try:
         config = service.config_model.model_validate(values)
     except ValidationError as exc:
-        err(f"the {service.display_name} connection is not valid:\n{format_validation_error(exc)}")
-        return EXIT_BAD_INPUT
+        raise UsageError(
+            f"the {service.display_name} connection is not valid:\n{format_validation_error(exc)}"
+        ) from None
     return service(config), defaults
 
 
@@ -163,7 +160,7 @@ def _load_json_file(path: str) -> dict[str, Any]:
 
 def build_request(service: Any, args: argparse.Namespace, defaults: dict[str, Any]) -> Any:
     """The create request from ``--json FILE`` and ``--param``s, validated by the service's
-    request model (the one the window's form uses). Returns an exit code when it is not valid."""
+    request model (the one the window's form uses)."""
     request_values = dict(defaults)
     if args.json:
         request_values.update(_load_json_file(args.json))
@@ -171,5 +168,4 @@ def build_request(service: Any, args: argparse.Namespace, defaults: dict[str, An
     try:
         return service.request_model.model_validate(request_values)
     except ValidationError as exc:
-        err(f"the run request is not valid:\n{format_validation_error(exc)}")
-        return EXIT_BAD_INPUT
+        raise UsageError(f"the run request is not valid:\n{format_validation_error(exc)}") from None

@@ -61,6 +61,8 @@ from runmonitor.engine import PollingEngine, QueuedForQuota, RunEvent
 from runmonitor.services import get, registry
 
 _AUTH_OR_CONNECTION_KINDS = frozenset({"auth_failed", "forbidden", "connection_failed", "timed_out"})
+#: Events about a run that bring no new state of it.
+_NOT_A_STATE = frozenset({EventKind.STALE, EventKind.RECOVERED, EventKind.AUTH_NEEDED})
 #: The id a run made with --sim/--conn goes by in its engine, in place of a profile id.
 DIRECT = "direct"
 
@@ -115,8 +117,6 @@ async def create_with_profile(args: argparse.Namespace) -> int:
         profile = workspace.profile(args.profile)
         require_service(profile, service.key)
         request = build_request(service, args, {})
-        if isinstance(request, int):
-            return request
         await workspace.client(profile)  # sign-in needed (a secret not stored) ends here: exit 3
         from runmonitor.storage.logs import setup_logging
 
@@ -151,18 +151,37 @@ async def _create_and_follow(
         else:
             say(event_line(event, names))
 
+    queued = await _send(args, engine, profile_id, request, events, show)
+    if not args.wait:
+        if queued:
+            note(
+                "The service's quota is full: the create is queued in the history and is sent when a "
+                "slot frees, by the window or `runmonitor watch` (or use --wait)."
+            )
+        else:
+            for event in drain(events):
+                show(event)
+        return EXIT_OK
+    return await _wait_for_created(args, events, show)
+
+
+async def _send(
+    args: argparse.Namespace,
+    engine: PollingEngine,
+    profile_id: str,
+    request: Any,
+    events: asyncio.Queue[RunEvent],
+    show: Callable[[RunEvent], None],
+) -> bool:
+    """Create the run through the engine; True when the quota is full and the create queued."""
     try:
         await engine.create_run(profile_id, request)
     except QueuedForQuota as exc:
         for event in drain(events):
             show(event)
-        if not args.wait:
-            note(
-                "The service's quota is full: the create is queued in the history and is sent when a "
-                "slot frees, by the window or `runmonitor watch` (or use --wait)."
-            )
-            return EXIT_OK
-        note(f"Queued: {exc.message}")
+        if args.wait:
+            note(f"Queued: {exc.message}")
+        return True
     except ServiceError as exc:
         for event in drain(events):
             if args.json_output:
@@ -173,11 +192,13 @@ async def _create_and_follow(
                 "'creation unconfirmed'. Look it up (the window offers it) before creating it again."
             )
         raise
-    if not args.wait:
-        for event in drain(events):
-            show(event)
-        return EXIT_OK
+    return False
 
+
+async def _wait_for_created(
+    args: argparse.Namespace, events: asyncio.Queue[RunEvent], show: Callable[[RunEvent], None]
+) -> int:
+    """Show the run's events until it ends (its exit code), Ctrl+C (130) or ``--timeout`` (4)."""
     stop = asyncio.Event()
     run_label = "the run"
     with StopSignals(stop):
@@ -239,15 +260,12 @@ def _outcome(event: RunEvent) -> int | None:
 async def create_direct(args: argparse.Namespace) -> int:
     """``run create`` with ``--sim`` or ``--conn``: one line (or JSON snapshot) per state."""
     service = get(args.service)
-    built = await client_from_args(args)
-    if isinstance(built, int):
-        return built
-    client, defaults = built
-    request = build_request(service, args, defaults)
-    if isinstance(request, int):
-        await client.aclose()
-        return request
+    client, defaults = await client_from_args(args)
+    async with client:
+        return await _follow_direct(args, service, client, build_request(service, args, defaults))
 
+
+async def _follow_direct(args: argparse.Namespace, service: Any, client: Any, request: Any) -> int:
     progress = Progress()
 
     def show(snapshot: RunSnapshot) -> None:
@@ -262,13 +280,12 @@ async def create_direct(args: argparse.Namespace) -> int:
     def on_event(event: RunEvent) -> int | None:
         if event.kind is EventKind.STALE:
             note(f"{datetime.now():%H:%M:%S} {event.message}; retrying")
-        elif event.run is not None and event.kind is not EventKind.RECOVERED:
-            if event.kind is not EventKind.AUTH_NEEDED:
-                show(event.run.snapshot)
+        elif event.run is not None and event.kind not in _NOT_A_STATE:
+            show(event.run.snapshot)
         return _direct_outcome(event)
 
     events: asyncio.Queue[RunEvent] = asyncio.Queue()
-    async with client, unrecorded_engine({DIRECT: client}, args.poll or 2.0, events.put_nowait) as engine:
+    async with unrecorded_engine({DIRECT: client}, args.poll or 2.0, events.put_nowait) as engine:
         first = (await engine.create_run(DIRECT, request)).snapshot
         for event in drain(events):
             on_event(event)

@@ -4,7 +4,7 @@ recording the answer), or asked directly with ``SERVICE --target T --run-id R``.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from runmonitor.cli.opening import (
@@ -67,10 +67,7 @@ async def _cmd_status(args: argparse.Namespace) -> int:
 async def _status_direct(args: argparse.Namespace) -> int:
     """``run status SERVICE --target T --run-id R``: ask the service directly."""
     service = get(args.service)
-    built = await client_from_args(args)
-    if isinstance(built, int):
-        return built
-    client, _ = built
+    client, _ = await client_from_args(args)
     extra = parse_assignments(args.extra or [], option="--extra")
     ref = RunRef(
         service=service.key,
@@ -163,14 +160,7 @@ async def resolve_run(
         if record is None or not wanted(record):
             raise UsageError(f"no run #{number} in the history (`runmonitor runs` lists them)")
         return record
-    found: list[tuple[RunRecord, str]] = []
-    if ident.isdigit():
-        record = await history.get_run(int(ident))
-        if record is not None and wanted(record):
-            found.append((record, "RunMonitor's id"))
-    for record in await history.runs_with_run_id(ident, service=service, profile_id=profile_id):
-        if all(record.id != other.id for other, _ in found):
-            found.append((record, "the service's run id"))
+    found = await _matches(history, ident, wanted, service=service, profile_id=profile_id)
     if not found:
         raise UsageError(
             f"no run {ident!r} in the history, neither as RunMonitor's id nor as a service's run id "
@@ -185,6 +175,26 @@ async def resolve_run(
             "Use #ID for RunMonitor's id, or narrow it down with --service or --profile."
         )
     return found[0][0]
+
+
+async def _matches(
+    history: AsyncHistory,
+    ident: str,
+    wanted: Callable[[RunRecord], bool],
+    *,
+    service: str | None,
+    profile_id: str | None,
+) -> list[tuple[RunRecord, str]]:
+    """The runs ``ident`` may mean (as RunMonitor's id, as the service's run id), with which it is."""
+    found: list[tuple[RunRecord, str]] = []
+    if ident.isdigit():
+        record = await history.get_run(int(ident))
+        if record is not None and wanted(record):
+            found.append((record, "RunMonitor's id"))
+    for record in await history.runs_with_run_id(ident, service=service, profile_id=profile_id):
+        if all(record.id != other.id for other, _ in found):
+            found.append((record, "the service's run id"))
+    return found
 
 
 def _status_lines(
