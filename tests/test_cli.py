@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import json
 import os
@@ -231,3 +232,24 @@ def test_the_console_demo_follows_one_run_per_service_to_its_end(capsys: pytest.
     keys = sorted(line.split()[0] for line in summary)
     assert keys == sorted(discover_sims())
     assert all(line.split()[1] in ("SUCCEEDED", "FAILED", "CANCELLED") for line in summary), summary
+
+
+def test_commands_never_import_main() -> None:
+    """main.py builds the parser and dispatches; the command modules it imports never import it."""
+    package = Path(__file__).resolve().parents[1] / "runmonitor" / "cli"
+    offenders = []
+    for path in sorted(package.glob("*.py")):
+        if path.name == "main.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                names = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+            else:
+                continue
+            if "runmonitor.cli.main" in names:
+                offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []
+    assert len(list(package.glob("*.py"))) > 5  # the scan saw the command modules
