@@ -2,19 +2,30 @@
 
 from __future__ import annotations
 
+import ast
+import asyncio
 import json
 import os
 import re
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from runmonitor.cli.main import UsageError, parse_assignments
+from runmonitor.cli import follow
+from runmonitor.cli.demo import run_console_demo
+from runmonitor.cli.main import main
+from runmonitor.cli.output import UsageError, parse_assignments
+from runmonitor.domain.events import EventKind
+from runmonitor.engine import PollingEngine
 from runmonitor.simulator import Simulator
+from runmonitor.simulator.server import discover_sims
+from runmonitor.storage.paths import app_paths
 
 
 def runmonitor(
@@ -181,3 +192,64 @@ def test_services_lists_the_registry() -> None:
     assert result.returncode == 0
     keys = [item["key"] for item in json.loads(result.stdout)]
     assert "invision" in keys
+
+
+def test_a_direct_create_is_followed_by_the_engine_and_recorded_nowhere(
+    tmp_path: Path, fast_sim: Simulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[EventKind] = []
+
+    class Watched(PollingEngine):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.subscribe(lambda event: seen.append(event.kind))
+
+    home, scratch = tmp_path / "home", tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(follow, "PollingEngine", Watched)
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    monkeypatch.setenv("RUNMONITOR_HOME", str(home))
+    fast_sim.force("invision", "success")
+    code = main(["run", "create", "invision", "--sim", fast_sim.root_url, "--wait", "--poll", "0.1"])
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "PENDING (Pending)",
+        "RUNNING (Running)",
+        "SUCCEEDED (Succeeded)",
+    ]
+    assert seen == [EventKind.CREATED, EventKind.STARTED, EventKind.SUCCEEDED]
+    assert not app_paths({"RUNMONITOR_HOME": str(home)}).history_path.exists()
+    assert list(scratch.iterdir()) == []  # the engine's throw-away history is gone too
+    assert fast_sim.creates("invision") == 1
+
+
+def test_the_console_demo_follows_one_run_per_service_to_its_end(capsys: pytest.CaptureFixture[str]) -> None:
+    code = asyncio.run(run_console_demo(time_scale=120.0, give_up_after=60.0))
+    assert code == 0
+    out = capsys.readouterr().out
+    summary = out.split("\n\n", 1)[1].splitlines()
+    keys = sorted(line.split()[0] for line in summary)
+    assert keys == sorted(discover_sims())
+    assert all(line.split()[1] in ("SUCCEEDED", "FAILED", "CANCELLED") for line in summary), summary
+
+
+def test_commands_never_import_main() -> None:
+    """main.py builds the parser and dispatches; the command modules it imports never import it."""
+    package = Path(__file__).resolve().parents[1] / "runmonitor" / "cli"
+    offenders = []
+    for path in sorted(package.glob("*.py")):
+        if path.name == "main.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                names = [base, *(f"{base}.{alias.name}" for alias in node.names)]
+            else:
+                continue
+            if "runmonitor.cli.main" in names:
+                offenders.append(f"{path.name}:{node.lineno}")
+    assert offenders == []
+    assert len(list(package.glob("*.py"))) > 5  # the scan saw the command modules

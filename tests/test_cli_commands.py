@@ -549,7 +549,7 @@ def test_a_terminal_gets_one_updating_progress_line(home: Home) -> None:
     code, out, terminal = on_a_terminal(home, *create, "--wait", "--poll", "0.1")
     assert code == 0
     assert b"SUCCEEDED (Succeeded)" in out and b"\r" not in out  # stdout stays clean
-    assert "\r\x1b[K[0:0" in terminal  # redrawn in place, with the elapsed time
+    assert "\r\x1b[K[0 s]" in terminal  # redrawn in place, with the elapsed time
     assert "run #1: RUNNING (Running)" in terminal
     assert terminal.endswith("\r\x1b[K")  # and cleared at the end
     code, out, terminal = on_a_terminal(home, *create)

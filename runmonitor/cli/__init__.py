@@ -1,1 +1,2 @@
-"""The ``runmonitor`` command line: one module per command group, no Qt outside ``gui``."""
+"""The ``runmonitor`` command line: ``main`` (parser and dispatch), one module per command group,
+shared helpers in ``output``, ``opening``, ``follow`` and ``render``; no Qt outside ``window``."""

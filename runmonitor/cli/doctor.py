@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import platform
 import sys
@@ -25,9 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from runmonitor import __version__
-from runmonitor.cli.main import EXIT_OK, EXIT_RUN_FAILED, _display_available, positive_float, say
-from runmonitor.cli.runs import _plural
+from runmonitor.cli.output import EXIT_OK, EXIT_RUN_FAILED, positive_float, say, say_json
+from runmonitor.cli.window import display_available
 from runmonitor.domain.errors import ServiceError, TimedOut, check_outcome
+from runmonitor.domain.text import plural
 
 OK, WARN, FAIL, INFO = "ok", "warn", "fail", "info"
 TRAY_TIMEOUT = 10.0
@@ -86,7 +86,7 @@ async def check_notifications() -> dict[str, Any]:
 
 async def check_tray(limit: float = TRAY_TIMEOUT) -> dict[str, Any]:
     """Ask a child Python process whether Qt finds a system tray."""
-    if not _display_available():
+    if not display_available():
         return {"state": WARN, "available": False, "platform": None, "detail": "no display"}
     try:
         process = await asyncio.create_subprocess_exec(
@@ -198,8 +198,8 @@ async def check_history(path: Path, exists: bool) -> dict[str, Any]:
     finally:
         await history.close()
     detail = (
-        f"{_plural(stats['runs'], 'run')} ({stats['open_runs']} followed), "
-        f"{_plural(stats['watches'], 'watch')}, "
+        f"{plural(stats['runs'], 'run')} ({stats['open_runs']} followed), "
+        f"{plural(stats['watches'], 'watch')}, "
         f"schema {stats['schema_version']}"
     )
     return {"state": OK, "path": str(path), "exists": True, "stats": stats, "detail": detail}
@@ -243,7 +243,7 @@ async def _cmd_doctor(args: argparse.Namespace) -> int:
             "exists": files["settings_exists"],
             "profiles": len(settings.profiles),
             "notices": notices,
-            "detail": "; ".join(notices) or _plural(len(settings.profiles), "profile"),
+            "detail": "; ".join(notices) or plural(len(settings.profiles), "profile"),
         }
         history_file = await check_history(paths.history_path, files["history_exists"])
         log_state = {
@@ -273,7 +273,7 @@ async def _cmd_doctor(args: argparse.Namespace) -> int:
     report["problems"] = problems
     report["ok"] = not problems
     if args.json_output:
-        say(json.dumps(report, indent=2))
+        say_json(report, indent=2)
     else:
         _print_report(report)
     return EXIT_OK if not problems else EXIT_RUN_FAILED

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import os
 import sys
 from pathlib import Path
@@ -12,17 +11,20 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from runmonitor.cli.main import (
+from runmonitor.cli.opening import open_workspace
+from runmonitor.cli.output import (
     EXIT_AUTH_OR_CONNECTION,
     EXIT_BAD_INPUT,
     EXIT_OK,
     EXIT_RUN_FAILED,
     SECRET_ENV_PREFIX,
     UsageError,
-    _err,
-    _open_workspace,
+    err,
     format_validation_error,
+    note,
     parse_assignments,
+    say,
+    say_json,
 )
 from runmonitor.domain.errors import AuthFailed, ServiceError, check_outcome
 from runmonitor.services import get, registry
@@ -31,11 +33,11 @@ from runmonitor.storage.settings.model import Profile, ProfileError, secret_fiel
 
 def _profile_error(exc: ProfileError | ValidationError) -> int:
     if isinstance(exc, ValidationError):
-        _err(f"the profile is not valid:\n{format_validation_error(exc)}")
+        err(f"the profile is not valid:\n{format_validation_error(exc)}")
     else:
-        _err(str(exc.args[0]) if exc.args else "the profile is not valid")
+        err(str(exc.args[0]) if exc.args else "the profile is not valid")
         for field, text in exc.errors.items():
-            print(f"  {field}: {text}", file=sys.stderr)
+            note(f"  {field}: {text}")
     return EXIT_BAD_INPUT
 
 
@@ -62,7 +64,7 @@ def _interactive() -> bool:
 
 
 async def _cmd_list(args: argparse.Namespace) -> int:
-    workspace = await _open_workspace()
+    workspace = await open_workspace()
     rows = []
     for profile in workspace.settings.profiles:
         if args.service and profile.service != args.service:
@@ -79,16 +81,16 @@ async def _cmd_list(args: argparse.Namespace) -> int:
             }
         )
     if args.json_output:
-        print(json.dumps(rows, indent=2))
+        say_json(rows, indent=2)
         return EXIT_OK
     if not rows:
-        print("No profiles yet. Add one with: runmonitor profiles add SERVICE --name NAME --conn base_url=…")
+        say("No profiles yet. Add one with: runmonitor profiles add SERVICE --name NAME --conn base_url=…")
         return EXIT_OK
     for row in rows:
         secrets = (
             ", ".join(f"{k} {'stored' if v else 'missing'}" for k, v in row["secrets"].items()) or "none"
         )
-        print(f"{row['name']:<20} {row['service']:<11} {row['base_url']}  secrets: {secrets}  id {row['id']}")
+        say(f"{row['name']:<20} {row['service']:<11} {row['base_url']}  secrets: {secrets}  id {row['id']}")
     return EXIT_OK
 
 
@@ -104,7 +106,7 @@ def _sign_in_needed(profile: Profile, stored: dict[str, bool]) -> bool:
 
 
 async def _cmd_add(args: argparse.Namespace) -> int:
-    workspace = await _open_workspace()
+    workspace = await open_workspace()
     connection = parse_assignments(args.conn or [], option="--conn")
     leaked = sorted(set(connection) & set(secret_fields(args.service)))
     if leaked:
@@ -121,17 +123,17 @@ async def _cmd_add(args: argparse.Namespace) -> int:
         added = await workspace.add_profile(profile, secrets)
     except (ValidationError, ProfileError) as exc:
         return _profile_error(exc)
-    print(f"Added {added.service} profile {added.name!r} (id {added.id}).")
+    say(f"Added {added.service} profile {added.name!r} (id {added.id}).")
     stored = await workspace.stored_secrets(added)
     missing = [name for name, ok in stored.items() if not ok]
     if _sign_in_needed(added, stored):
         hint = "runmonitor profiles edit NAME --secret FIELD"
-        print(f"Sign-in needed until you store: {', '.join(missing)} ({hint})")
+        say(f"Sign-in needed until you store: {', '.join(missing)} ({hint})")
     return EXIT_OK
 
 
 async def _cmd_edit(args: argparse.Namespace) -> int:
-    workspace = await _open_workspace()
+    workspace = await open_workspace()
     profile = workspace.profile(args.profile)
     changes = parse_assignments(args.conn or [], option="--conn")
     leaked = sorted(set(changes) & set(secret_fields(profile.service)))
@@ -159,12 +161,12 @@ async def _cmd_edit(args: argparse.Namespace) -> int:
         await workspace.update_profile(updated, secrets)
     except (ValidationError, ProfileError) as exc:
         return _profile_error(exc)
-    print(f"Updated {updated.service} profile {updated.name!r}.")
+    say(f"Updated {updated.service} profile {updated.name!r}.")
     return EXIT_OK
 
 
 async def _cmd_remove(args: argparse.Namespace) -> int:
-    workspace = await _open_workspace()
+    workspace = await open_workspace()
     profile = workspace.profile(args.profile)
     if not args.yes:
         if not _interactive():
@@ -175,49 +177,49 @@ async def _cmd_remove(args: argparse.Namespace) -> int:
         question = f"Remove {profile.service} profile {profile.name!r} and its stored secrets? [y/N] "
         answer = input(question)  # noqa: ASYNC250
         if answer.strip().lower() not in ("y", "yes"):
-            print("Nothing removed.")
+            say("Nothing removed.")
             return EXIT_OK
     await workspace.remove_profile(profile)
-    print(f"Removed {profile.service} profile {profile.name!r} and its secrets.")
+    say(f"Removed {profile.service} profile {profile.name!r} and its secrets.")
     return EXIT_OK
 
 
 async def _cmd_export(args: argparse.Namespace) -> int:
     from runmonitor.storage.settings.store import export_profiles
 
-    workspace = await _open_workspace()
+    workspace = await open_workspace()
     ids = [str(workspace.profile(name).id) for name in args.profile] if args.profile else None
     count = export_profiles(workspace.settings, Path(args.file), profile_ids=ids)
-    print(f"Exported {count} profile(s) to {args.file} (no secrets; they are listed as needed after import).")
+    say(f"Exported {count} profile(s) to {args.file} (no secrets; they are listed as needed after import).")
     return EXIT_OK
 
 
 async def _cmd_import(args: argparse.Namespace) -> int:
     from runmonitor.storage.settings.store import SettingsError, plan_import, read_import
 
-    workspace = await _open_workspace()
+    workspace = await open_workspace()
     try:
         imported = read_import(Path(args.file))
     except (SettingsError, OSError, ValueError) as exc:
-        _err(f"cannot import {args.file}: {exc}")
+        err(f"cannot import {args.file}: {exc}")
         return EXIT_BAD_INPUT
     plan = plan_import(workspace.settings, imported, args.on_clash)
     try:
         outcome = await workspace.import_profiles(plan)
     except SettingsError as exc:
-        _err(str(exc))
+        err(str(exc))
         if plan.undecided:
-            _err("choose what to do with them: --on-clash rename|replace|skip")
+            err("choose what to do with them: --on-clash rename|replace|skip")
         return EXIT_BAD_INPUT
     added, replaced, skipped = len(outcome.added), len(outcome.replaced), outcome.skipped
-    print(f"Imported from {args.file}: {added} added, {replaced} replaced, {skipped} skipped.")
+    say(f"Imported from {args.file}: {added} added, {replaced} replaced, {skipped} skipped.")
     if added or replaced:
-        print("Store their secrets with: runmonitor profiles edit NAME --secret FIELD")
+        say("Store their secrets with: runmonitor profiles edit NAME --secret FIELD")
     return EXIT_OK
 
 
 async def _cmd_test(args: argparse.Namespace) -> int:
-    workspace = await _open_workspace()
+    workspace = await open_workspace()
     profile = workspace.profile(args.profile)
     try:
         client = await workspace.client(profile)
@@ -225,11 +227,11 @@ async def _cmd_test(args: argparse.Namespace) -> int:
             description = await client.check_connection()
     except ServiceError as exc:
         outcome, text = check_outcome(exc)
-        print(text)
+        say(text)
         return EXIT_RUN_FAILED if outcome == "failed" else EXIT_AUTH_OR_CONNECTION
-    print(f"OK: {description}")
+    say(f"OK: {description}")
     for warning in client.config.warnings():
-        print(f"Warning: {warning}")
+        say(f"Warning: {warning}")
     return EXIT_OK
 
 
