@@ -18,7 +18,7 @@ from runmonitor.cli.render import describe_snapshot
 from runmonitor.domain.events import EventKind
 from runmonitor.domain.models import RunSnapshot
 from runmonitor.engine import PollingEngine, RunEvent
-from runmonitor.services import get
+from runmonitor.services import get, registry
 
 
 # -- simulate --------------------------------------------------------------------------------------
@@ -103,7 +103,8 @@ async def run_console_demo(*, time_scale: float = 8.0, give_up_after: float = 12
 
     with Simulator(seed=seed, time_scale=time_scale) as sim:
         say(f"Embedded simulator on {sim.root_url}; starting one run on each service.")
-        clients = {key: _client(key, sim.demo_connection(key)) for key in sim.sims}
+        keys = [key for key in registry() if key in sim.sims]  # in tab order
+        clients = {key: _client(key, sim.demo_connection(key)) for key in keys}
         finals: dict[str, RunSnapshot] = {}
         ended = asyncio.Event()
 
@@ -116,9 +117,9 @@ async def run_console_demo(*, time_scale: float = 8.0, give_up_after: float = 12
         try:
             async with unrecorded_engine(clients, 0.5, on_event) as engine:
                 results = await asyncio.gather(
-                    *(_create(engine, key, sim.demo_request(key)) for key in sim.sims), return_exceptions=True
+                    *(_create(engine, key, sim.demo_request(key)) for key in keys), return_exceptions=True
                 )
-                outcomes = dict(zip(sim.sims, results, strict=True))
+                outcomes = dict(zip(keys, results, strict=True))
                 for key, result in outcomes.items():
                     if isinstance(result, RunSnapshot) and result.terminal:
                         finals.setdefault(key, result)

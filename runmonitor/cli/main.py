@@ -34,6 +34,7 @@ from runmonitor.domain.errors import (
     Forbidden,
     InvalidRequest,
     NotFound,
+    RunMonitorError,
     ServiceError,
     TimedOut,
 )
@@ -101,13 +102,11 @@ def _exit_code(exc: Exception) -> int:
 
 
 def _other_error(exc: Exception) -> int:
-    # Settings, keyring and history problems carry a message meant for people.
     from runmonitor.domain.redact import secret_registry
-    from runmonitor.storage.history import HistoryError
-    from runmonitor.storage.secrets import SecretStoreError
-    from runmonitor.storage.settings.store import SettingsError
 
-    if isinstance(exc, (SettingsError, SecretStoreError, HistoryError)):
+    # Settings, keyring, history and every other error RunMonitor raises on purpose carry a
+    # message meant for people (the one root error type).
+    if isinstance(exc, RunMonitorError):
         err(str(exc))
         return EXIT_RUN_FAILED
     if os.environ.get("RUNMONITOR_DEBUG", "") not in ("", "0"):
