@@ -427,7 +427,7 @@ def render_png(svg: Path, size: int, out: Path) -> None:
     renderer.render(painter, QRectF(0, 0, size, size))
     painter.end()
     out.parent.mkdir(parents=True, exist_ok=True)
-    if not image.convertToFormat(QImage.Format.Format_ARGB32).save(str(out), b"PNG"):
+    if not image.convertToFormat(QImage.Format.Format_ARGB32).save(str(out), "PNG"):
         raise SystemExit(f"cannot write {out}")
 
 
