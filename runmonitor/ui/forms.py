@@ -88,6 +88,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from runmonitor.ui.theme import RECOLOUR_EVENTS, muted, tone
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -100,7 +102,6 @@ __all__ = [
     "ModelListEditor",
     "errors_by_path",
     "feedback_icon",
-    "is_dark",
     "muted",
     "tone",
 ]
@@ -125,37 +126,7 @@ UUID_EXAMPLE = "e.g. 123e4567-e89b-12d3-a456-426614174000"
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
 
-# -- colours and icons -------------------------------------------------------------------------------
-
-_TONES = {
-    # kind: (on a light background, on a dark background); each at least 4.5:1 against the window.
-    "error": ("#b3261e", "#ff8a80"),
-    "warning": ("#8a5300", "#ffcc66"),
-    "ok": ("#1b7a3a", "#7ddc8f"),
-    "info": ("#0b5394", "#8ab4f8"),
-}
-
-
-def is_dark(palette: QPalette) -> bool:
-    return palette.color(QPalette.ColorRole.Window).lightness() < 128
-
-
-def tone(kind: str, palette: QPalette) -> QColor:
-    """The status colour for ``kind`` (error, warning, ok, info) readable on ``palette``'s window."""
-    light, dark = _TONES.get(kind, _TONES["info"])
-    return QColor(dark if is_dark(palette) else light)
-
-
-def muted(palette: QPalette) -> QColor:
-    """Secondary text: window text blended a third of the way towards the window colour."""
-    text = palette.color(QPalette.ColorRole.WindowText)
-    back = palette.color(QPalette.ColorRole.Window)
-    k = 0.35
-    return QColor(
-        round(text.red() * (1 - k) + back.red() * k),
-        round(text.green() * (1 - k) + back.green() * k),
-        round(text.blue() * (1 - k) + back.blue() * k),
-    )
+# -- feedback icons ------------------------------------------------------------------------------
 
 
 def feedback_icon(shape: str, colour: QColor, size: int = 16, ratio: float = 1.0) -> QIcon:
@@ -207,15 +178,6 @@ def feedback_icon(shape: str, colour: QColor, size: int = 16, ratio: float = 1.0
             p.drawLine(QPointF(s * 0.27, s * 0.73), QPointF(s * 0.73, s * 0.27))
     p.end()
     return QIcon(pixmap)
-
-
-#: Events after which derived colours are computed again (light/dark switch, reparenting).
-RECOLOUR_EVENTS = (
-    QEvent.Type.PaletteChange,
-    QEvent.Type.ApplicationPaletteChange,
-    QEvent.Type.StyleChange,
-    QEvent.Type.ParentChange,
-)
 
 
 class HelpLabel(QLabel):

@@ -28,22 +28,20 @@ from PySide6.QtGui import (
     QBrush,
     QColor,
     QFont,
-    QGuiApplication,
     QIcon,
     QPainter,
     QPainterPath,
-    QPalette,
     QPen,
     QPixmap,
     QPolygonF,
 )
 
 from runmonitor.domain.status import RunStatus
+from runmonitor.ui.theme import is_dark_palette
 
 __all__ = [
     "app_icon",
     "clear_icon_cache",
-    "is_dark_palette",
     "status_colour",
     "status_icon",
     "status_label",
@@ -89,13 +87,6 @@ _APP_ICON_NAME = "runmonitor.svg"
 def status_label(status: RunStatus) -> str:
     """The status as a person reads it, e.g. "Succeeded"."""
     return _LABELS.get(status, status.value.capitalize())
-
-
-def is_dark_palette(palette: QPalette | None = None) -> bool:
-    """Whether ``palette`` (default: the application's) has a dark window background."""
-    if palette is None:
-        palette = QGuiApplication.palette()
-    return palette.color(QPalette.ColorRole.Window).lightness() < 128
 
 
 def status_colour(status: RunStatus, dark: bool) -> QColor:

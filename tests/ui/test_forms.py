@@ -30,7 +30,8 @@ from PySide6.QtWidgets import (
 
 from runmonitor.services import registry
 from runmonitor.simulator import Simulator
-from runmonitor.ui.forms import ModelForm, ModelListEditor, tone
+from runmonitor.ui.forms import ModelForm, ModelListEditor
+from runmonitor.ui.theme import tone
 from tests.ui.conftest import accessible_name, contrast
 
 SERVICES = list(registry())
