@@ -43,17 +43,12 @@ from typing import Annotated, Any, ClassVar, Literal, Union, get_args, get_origi
 import annotated_types
 from pydantic import BaseModel, SecretStr, ValidationError
 from pydantic.fields import FieldInfo
-from PySide6.QtCore import QDate, QDateTime, QEvent, QPointF, QRectF, QSize, Qt, QTime, QTimeZone, Signal
+from PySide6.QtCore import QDate, QDateTime, QEvent, QSize, Qt, QTime, QTimeZone, Signal
 from PySide6.QtGui import (
     QAccessible,
     QAccessibleEvent,
-    QColor,
     QFont,
-    QIcon,
-    QPainter,
     QPalette,
-    QPen,
-    QPixmap,
 )
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -88,6 +83,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from runmonitor.ui.icons import feedback_icon
 from runmonitor.ui.theme import RECOLOUR_EVENTS, muted, tone
 
 log = logging.getLogger(__name__)
@@ -124,60 +120,6 @@ HARD_LENGTH_LIMIT = 255
 NO_LIMIT = 1_000_000
 UUID_EXAMPLE = "e.g. 123e4567-e89b-12d3-a456-426614174000"
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
-
-
-# -- feedback icons ------------------------------------------------------------------------------
-
-
-def feedback_icon(shape: str, colour: QColor, size: int = 16, ratio: float = 1.0) -> QIcon:
-    """A small drawn icon whose SHAPE carries the meaning, so colour is never the only cue.
-
-    ``warning``: triangle with "!"; ``ok``: circle with a check mark; ``failed``: circle with a
-    cross; ``signin``: a padlock; ``unreachable``: circle with a slash.
-    """
-    pixmap = QPixmap(round(size * ratio), round(size * ratio))
-    pixmap.setDevicePixelRatio(ratio)
-    pixmap.fill(Qt.GlobalColor.transparent)
-    p = QPainter(pixmap)
-    p.setRenderHint(QPainter.RenderHint.Antialiasing)
-    s = float(size)
-    pen = QPen(colour, max(1.5, s / 9))
-    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
-    pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
-    if shape == "warning":
-        p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(colour)
-        p.drawPolygon([QPointF(s / 2, s * 0.06), QPointF(s * 0.97, s * 0.92), QPointF(s * 0.03, s * 0.92)])
-        bang = QPen(QColor("white") if colour.lightness() < 140 else QColor("black"), max(1.6, s / 8))
-        bang.setCapStyle(Qt.PenCapStyle.RoundCap)
-        p.setPen(bang)
-        p.drawLine(QPointF(s / 2, s * 0.36), QPointF(s / 2, s * 0.62))
-        p.drawPoint(QPointF(s / 2, s * 0.78))
-    elif shape == "signin":
-        p.setPen(pen)
-        p.setBrush(Qt.BrushStyle.NoBrush)
-        p.drawArc(QRectF(s * 0.28, s * 0.08, s * 0.44, s * 0.5), 0, 180 * 16)
-        p.drawLine(QPointF(s * 0.28, s * 0.33), QPointF(s * 0.28, s * 0.45))
-        p.drawLine(QPointF(s * 0.72, s * 0.33), QPointF(s * 0.72, s * 0.45))
-        p.setPen(Qt.PenStyle.NoPen)
-        p.setBrush(colour)
-        p.drawRoundedRect(QRectF(s * 0.16, s * 0.44, s * 0.68, s * 0.5), s * 0.08, s * 0.08)
-    else:
-        p.setPen(pen)
-        p.setBrush(Qt.BrushStyle.NoBrush)
-        margin = pen.widthF() / 2 + 0.5
-        p.drawEllipse(QRectF(margin, margin, s - 2 * margin, s - 2 * margin))
-        if shape == "ok":
-            p.drawPolyline(
-                [QPointF(s * 0.28, s * 0.52), QPointF(s * 0.44, s * 0.68), QPointF(s * 0.72, s * 0.34)]
-            )
-        elif shape == "failed":
-            p.drawLine(QPointF(s * 0.33, s * 0.33), QPointF(s * 0.67, s * 0.67))
-            p.drawLine(QPointF(s * 0.67, s * 0.33), QPointF(s * 0.33, s * 0.67))
-        elif shape == "unreachable":
-            p.drawLine(QPointF(s * 0.27, s * 0.73), QPointF(s * 0.73, s * 0.27))
-    p.end()
-    return QIcon(pixmap)
 
 
 class HelpLabel(QLabel):

@@ -1,4 +1,4 @@
-"""Status icons drawn with QPainter, and the application icon.
+"""Status icons drawn with QPainter, the form feedback icons, and the application icon.
 
 Every status has its own shape, so a status can be told apart without seeing colour:
 
@@ -42,6 +42,7 @@ from runmonitor.ui.theme import is_dark_palette
 __all__ = [
     "app_icon",
     "clear_icon_cache",
+    "feedback_icon",
     "status_colour",
     "status_icon",
     "status_label",
@@ -224,6 +225,61 @@ def _paint_clock_badge(painter: QPainter, size: float, dark: bool) -> None:
     painter.setPen(QPen(ink, max(1.0, size / 18.0), Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
     painter.drawLine(c, QPointF(c.x(), c.y() - hand))
     painter.drawLine(c, QPointF(c.x() + hand * 0.8, c.y()))
+
+
+# --------------------------------------------------------------------------------------------
+# Feedback icons (form checks and warnings)
+
+
+def feedback_icon(shape: str, colour: QColor, size: int = 16, ratio: float = 1.0) -> QIcon:
+    """A small drawn icon whose SHAPE carries the meaning, so colour is never the only cue.
+
+    ``warning``: triangle with "!"; ``ok``: circle with a check mark; ``failed``: circle with a
+    cross; ``signin``: a padlock; ``unreachable``: circle with a slash.
+    """
+    pixmap = QPixmap(round(size * ratio), round(size * ratio))
+    pixmap.setDevicePixelRatio(ratio)
+    pixmap.fill(Qt.GlobalColor.transparent)
+    p = QPainter(pixmap)
+    p.setRenderHint(QPainter.RenderHint.Antialiasing)
+    s = float(size)
+    pen = QPen(colour, max(1.5, s / 9))
+    pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+    pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+    if shape == "warning":
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(colour)
+        p.drawPolygon([QPointF(s / 2, s * 0.06), QPointF(s * 0.97, s * 0.92), QPointF(s * 0.03, s * 0.92)])
+        bang = QPen(QColor("white") if colour.lightness() < 140 else QColor("black"), max(1.6, s / 8))
+        bang.setCapStyle(Qt.PenCapStyle.RoundCap)
+        p.setPen(bang)
+        p.drawLine(QPointF(s / 2, s * 0.36), QPointF(s / 2, s * 0.62))
+        p.drawPoint(QPointF(s / 2, s * 0.78))
+    elif shape == "signin":
+        p.setPen(pen)
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        p.drawArc(QRectF(s * 0.28, s * 0.08, s * 0.44, s * 0.5), 0, 180 * 16)
+        p.drawLine(QPointF(s * 0.28, s * 0.33), QPointF(s * 0.28, s * 0.45))
+        p.drawLine(QPointF(s * 0.72, s * 0.33), QPointF(s * 0.72, s * 0.45))
+        p.setPen(Qt.PenStyle.NoPen)
+        p.setBrush(colour)
+        p.drawRoundedRect(QRectF(s * 0.16, s * 0.44, s * 0.68, s * 0.5), s * 0.08, s * 0.08)
+    else:
+        p.setPen(pen)
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        margin = pen.widthF() / 2 + 0.5
+        p.drawEllipse(QRectF(margin, margin, s - 2 * margin, s - 2 * margin))
+        if shape == "ok":
+            p.drawPolyline(
+                [QPointF(s * 0.28, s * 0.52), QPointF(s * 0.44, s * 0.68), QPointF(s * 0.72, s * 0.34)]
+            )
+        elif shape == "failed":
+            p.drawLine(QPointF(s * 0.33, s * 0.33), QPointF(s * 0.67, s * 0.67))
+            p.drawLine(QPointF(s * 0.67, s * 0.33), QPointF(s * 0.33, s * 0.67))
+        elif shape == "unreachable":
+            p.drawLine(QPointF(s * 0.27, s * 0.73), QPointF(s * 0.73, s * 0.27))
+    p.end()
+    return QIcon(pixmap)
 
 
 # --------------------------------------------------------------------------------------------
