@@ -39,11 +39,11 @@ from PySide6.QtWidgets import (
 
 from runmonitor.domain.models import RunAction
 from runmonitor.domain.redact import redact_json, redact_url
+from runmonitor.domain.text import format_duration
 from runmonitor.storage.history import DurationStats, RunRecord, TransitionRecord
 from runmonitor.ui.icons import status_icon, status_label
 from runmonitor.ui.run_model import (
     format_ago,
-    format_duration,
     format_time,
     format_timestamp,
     plain_tooltip,

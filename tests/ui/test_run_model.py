@@ -227,7 +227,7 @@ def test_display_roles_for_one_row() -> None:
     assert cell(COL_RUN_ID) == "run-7"
     assert cell(COL_PROFILE) == "Staging"
     assert cell(COL_STARTED) == format_time(record.snapshot.started_at, NOW)  # type: ignore[arg-type]
-    assert cell(COL_DURATION) == "3 min"
+    assert cell(COL_DURATION) == "3 min 5 s"
     assert cell(COL_CHECKED) == "12 s ago"
     assert cell(COL_MESSAGE) == "Deploying …"
     assert cell(COL_MESSAGE, TOOLTIP) == "Deploying\nstep 2 of 5"
