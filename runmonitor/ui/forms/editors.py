@@ -179,6 +179,12 @@ class FieldEditor(QWidget):
         row.setSpacing(6)
         return row
 
+    def _vbox(self) -> QVBoxLayout:
+        column = QVBoxLayout(self)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.setSpacing(4)
+        return column
+
 
 class TextEditor(FieldEditor):
     """str, SecretStr, UUID, unbounded/optional numbers and JSON fallbacks: a QLineEdit."""
@@ -501,9 +507,7 @@ class KeyValueEditor(FieldEditor):
 
     def __init__(self, spec: FieldSpec, parent: QWidget | None = None) -> None:
         super().__init__(spec, parent)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.setSpacing(4)
+        outer = self._vbox()
         self.table = QTableWidget(0, 2)
         self.table.setHorizontalHeaderLabels(["Name", "Value"])
         self.table.setAccessibleName(spec.title)
@@ -599,9 +603,7 @@ class StringListEditor(FieldEditor):
 
     def __init__(self, spec: FieldSpec, parent: QWidget | None = None) -> None:
         super().__init__(spec, parent)
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        outer.setSpacing(4)
+        outer = self._vbox()
         self.list = QListWidget()
         self.list.setAccessibleName(spec.title)
         self.list.setAccessibleDescription("One entry per line; use Add to add one")

@@ -268,11 +268,7 @@ class ModelListEditor(FieldEditor):
         self._structure_changed()
 
     def local_errors(self) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for index, form in enumerate(self.forms()):
-            for path, message in form.local_errors().items():
-                found[f"{index}.{path}" if path else str(index)] = message
-        return found
+        return _by_row(form.local_errors() for form in self.forms())
 
     # errors
     def route_error(self, rest: str, message: str) -> bool:
@@ -287,17 +283,22 @@ class ModelListEditor(FieldEditor):
             form.clear_errors()
 
     def nested_errors(self) -> dict[str, str]:
-        found: dict[str, str] = {}
-        for index, form in enumerate(self.forms()):
-            for path, message in form.errors().items():
-                found[f"{index}.{path}" if path else str(index)] = message
-        return found
+        return _by_row(form.errors() for form in self.forms())
 
     def resolve(self, rest: str) -> tuple[ModelForm, str] | None:
         head, _, tail = rest.partition(".")
         if head.isdigit() and int(head) < len(self._rows):
             return self.forms()[int(head)]._resolve(tail)
         return None
+
+
+def _by_row(messages_per_row: Iterable[Mapping[str, str]]) -> dict[str, str]:
+    """The messages of each row's form, their paths under the row's index ("2.to_time")."""
+    found: dict[str, str] = {}
+    for index, messages in enumerate(messages_per_row):
+        for path, message in messages.items():
+            found[f"{index}.{path}" if path else str(index)] = message
+    return found
 
 
 def make_editor(spec: FieldSpec, owner: ModelForm) -> FieldEditor:
