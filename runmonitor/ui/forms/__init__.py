@@ -39,6 +39,7 @@ from runmonitor.ui.forms.spec import MISSING, FieldSpec, errors_by_path
 from runmonitor.ui.icons import feedback_icon
 from runmonitor.ui.theme import tone
 
+# feedback_icon and tone live in ui/icons.py and ui/theme.py; the dialogs still import them from here.
 __all__ = [
     "MISSING",
     "CheckOutcome",
