@@ -42,12 +42,7 @@ from runmonitor.domain.redact import redact_json, redact_url
 from runmonitor.domain.text import format_duration
 from runmonitor.storage.history import DurationStats, RunRecord, TransitionRecord
 from runmonitor.ui.icons import status_icon, status_label
-from runmonitor.ui.run_model import (
-    format_ago,
-    format_time,
-    format_timestamp,
-    plain_tooltip,
-)
+from runmonitor.ui.run_model import format_ago, format_time, format_timestamp, plain_tooltip
 
 __all__ = ["ACTION_LABELS", "EMPTY_TEXT", "DetailsPane", "action_label"]
 
