@@ -20,7 +20,7 @@ palette change picks fresh colours.
 
 :data:`GLYPHS` is the one description of these shapes: the painter here draws it at run time,
 and ``packaging/make_icons.py`` draws the same parts into the tray-state SVGs (the app icon
-wearing a status badge), so the window, the tray and the notifications show one geometry.
+wearing a status badge), so the window's status icons and the tray's badges are one geometry.
 """
 
 from __future__ import annotations
@@ -45,9 +45,11 @@ from runmonitor.ui.theme import is_dark_palette
 __all__ = [
     "GLYPHS",
     "GLYPH_PEN",
+    "LINE",
     "RING_PEN",
     "RING_RADIUS",
     "GlyphPart",
+    "PathStep",
     "app_icon",
     "clear_icon_cache",
     "feedback_icon",
