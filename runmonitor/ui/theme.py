@@ -8,8 +8,8 @@ one. Widgets that paint their own colours (banners, status icons, form feedback)
 on the ApplicationPaletteChange event this causes (:data:`RECOLOUR_EVENTS`).
 
 :func:`is_dark_palette` is the one answer to "is this palette dark"; :func:`tone` (the
-error/warning/ok/info text colours) and :func:`muted` (secondary text) are the colours several
-widgets share.
+error/warning/ok/info text colours), :func:`muted` (secondary text) and :func:`blend` (a tint
+between two colours) are the colours several widgets share.
 """
 
 from __future__ import annotations
@@ -57,16 +57,18 @@ def tone(kind: str, palette: QPalette) -> QColor:
     return QColor(dark if is_dark_palette(palette) else light)
 
 
+def blend(colour: QColor, towards: QColor, k: float) -> QColor:
+    """``colour`` moved the fraction ``k`` of the way towards ``towards`` (RGB, opaque)."""
+    return QColor(
+        round(colour.red() * (1 - k) + towards.red() * k),
+        round(colour.green() * (1 - k) + towards.green() * k),
+        round(colour.blue() * (1 - k) + towards.blue() * k),
+    )
+
+
 def muted(palette: QPalette) -> QColor:
     """Secondary text: window text blended a third of the way towards the window colour."""
-    text = palette.color(Role.WindowText)
-    back = palette.color(Role.Window)
-    k = 0.35
-    return QColor(
-        round(text.red() * (1 - k) + back.red() * k),
-        round(text.green() * (1 - k) + back.green() * k),
-        round(text.blue() * (1 - k) + back.blue() * k),
-    )
+    return blend(palette.color(Role.WindowText), palette.color(Role.Window), 0.35)
 
 
 def light_palette() -> QPalette:
