@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
@@ -82,13 +82,18 @@ def action_button(text: str, accessible: str, parent: QWidget | None = None) -> 
     return button
 
 
-def add_remove_buttons(outer: QBoxLayout, add_name: str, remove_name: str) -> tuple[QPushButton, QPushButton]:
-    """An Add / Remove button row under a list editor; Remove starts disabled (nothing selected)."""
+def add_remove_buttons(
+    outer: QBoxLayout, names: tuple[str, str], clicked: tuple[Callable[[], None], Callable[[], None]]
+) -> tuple[QPushButton, QPushButton]:
+    """An Add / Remove button row under a list editor (accessible ``names``, ``clicked`` handlers);
+    Remove starts disabled (nothing selected)."""
     buttons = QHBoxLayout()
     buttons.setSpacing(6)
-    add = action_button("Add", add_name)
-    remove = action_button("Remove", remove_name)
+    add = action_button("Add", names[0])
+    remove = action_button("Remove", names[1])
     remove.setEnabled(False)
+    add.clicked.connect(clicked[0])
+    remove.clicked.connect(clicked[1])
     buttons.addWidget(add)
     buttons.addWidget(remove)
     buttons.addStretch(1)
@@ -184,6 +189,23 @@ class FieldEditor(QWidget):
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(4)
         return column
+
+    def _list_view(
+        self,
+        outer: QVBoxLayout,
+        view: QTableWidget | QListWidget,
+        names: tuple[str, str],
+        clicked: tuple[Callable[[], None], Callable[[], None]],
+        selected: Callable[[], bool],
+    ) -> tuple[QPushButton, QPushButton]:
+        """``view`` as the input with Add / Remove under it (see :func:`add_remove_buttons`);
+        Remove is enabled while ``selected()``, and editing an entry is a change."""
+        self.input = view
+        outer.addWidget(view)
+        add, remove = add_remove_buttons(outer, names, clicked)
+        view.itemSelectionChanged.connect(lambda: remove.setEnabled(selected()))
+        view.itemChanged.connect(self.changed)
+        return add, remove
 
 
 class TextEditor(FieldEditor):
@@ -527,17 +549,13 @@ class KeyValueEditor(FieldEditor):
         header_height = self.table.horizontalHeader().sizeHint().height()
         # Compact: room for three pairs; more scroll.
         self.table.setFixedHeight(header_height + row_height * 3 + 2 * self.table.frameWidth())
-        self.input = self.table
-        outer.addWidget(self.table)
-        self.add_button, self.remove_button = add_remove_buttons(
-            outer, f"Add a {spec.title} row", f"Remove the selected {spec.title} row"
+        self.add_button, self.remove_button = self._list_view(
+            outer,
+            self.table,
+            (f"Add a {spec.title} row", f"Remove the selected {spec.title} row"),
+            (self._add_clicked, self._remove_clicked),
+            lambda: bool(self.table.selectionModel().selectedRows()),
         )
-        self.add_button.clicked.connect(self._add_clicked)
-        self.remove_button.clicked.connect(self._remove_clicked)
-        self.table.itemSelectionChanged.connect(
-            lambda: self.remove_button.setEnabled(bool(self.table.selectionModel().selectedRows()))
-        )
-        self.table.itemChanged.connect(self.changed)
 
     def add_row(self, key: str = "", value: str = "") -> int:
         row = self.table.rowCount()
@@ -616,17 +634,13 @@ class StringListEditor(FieldEditor):
         self.list.setFixedHeight(
             row_height * 3 + 2 * self.list.frameWidth() + 4
         )  # three entries; more scroll
-        self.input = self.list
-        outer.addWidget(self.list)
-        self.add_button, self.remove_button = add_remove_buttons(
-            outer, f"Add to {spec.title}", f"Remove the selected entry from {spec.title}"
+        self.add_button, self.remove_button = self._list_view(
+            outer,
+            self.list,
+            (f"Add to {spec.title}", f"Remove the selected entry from {spec.title}"),
+            (self._add_clicked, self._remove_clicked),
+            lambda: bool(self.list.selectedItems()),
         )
-        self.add_button.clicked.connect(self._add_clicked)
-        self.remove_button.clicked.connect(self._remove_clicked)
-        self.list.itemSelectionChanged.connect(
-            lambda: self.remove_button.setEnabled(bool(self.list.selectedItems()))
-        )
-        self.list.itemChanged.connect(self.changed)
         self._sync_limit()
 
     def add_item(self, text: str = "") -> QListWidgetItem:

@@ -59,28 +59,40 @@ LONG_DESCRIPTION = 80
 # -- fields that hold forms of their own ---------------------------------------------------------------
 
 
+def _group_box(editor: FieldEditor, spec: FieldSpec) -> tuple[QVBoxLayout, QGroupBox]:
+    """The editor's margin-less column and a group box titled after the field (not yet added)."""
+    outer = QVBoxLayout(editor)
+    outer.setContentsMargins(0, 0, 0, 0)
+    box = QGroupBox(spec.title + (" *" if spec.required else ""))
+    box.setAccessibleName(spec.title)
+    if spec.description:
+        box.setToolTip(spec.description)
+    return outer, box
+
+
+def _box_layout(box: QGroupBox, spec: FieldSpec) -> QVBoxLayout:
+    """The group box's column, opening with the field's help line when it has one."""
+    inner = QVBoxLayout(box)
+    inner.setContentsMargins(10, 6, 10, 10)
+    if spec.description:
+        inner.addWidget(HelpLabel(spec.description))
+    return inner
+
+
 class _NestedEditor(FieldEditor):
     """A nested model: a group box around a nested form, checkable when the field may be empty."""
 
     def __init__(self, spec: FieldSpec, owner: ModelForm, parent: QWidget | None = None) -> None:
         super().__init__(spec, parent)
         self.spanning = True
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        self.box = QGroupBox(spec.title + (" *" if spec.required else ""))
-        self.box.setAccessibleName(spec.title)
-        if spec.description:
-            self.box.setToolTip(spec.description)
+        outer, self.box = _group_box(self, spec)
         self.optional = spec.nullable or (not spec.required and spec.default is None)
         if self.optional:
             self.box.setCheckable(True)
             self.box.setChecked(False)
             self.box.setAccessibleDescription("check to fill in; unchecked leaves it empty")
             self.box.toggled.connect(self.changed)
-        inner = QVBoxLayout(self.box)
-        inner.setContentsMargins(10, 6, 10, 10)
-        if spec.description:
-            inner.addWidget(HelpLabel(spec.description))
+        inner = _box_layout(self.box, spec)
         self.form = ModelForm(spec.inner, parent=self.box, _nested=True)
         inner.addWidget(self.form)
         self.form.changed.connect(self.changed)
@@ -138,18 +150,10 @@ class ModelListEditor(FieldEditor):
         self.item_label = model_label(spec.item_model)
         self.minimum = spec.min_length or 0
         self.maximum = spec.max_length
-        outer = QVBoxLayout(self)
-        outer.setContentsMargins(0, 0, 0, 0)
-        self.box = QGroupBox(spec.title + (" *" if spec.required else ""))
-        self.box.setAccessibleName(spec.title)
-        if spec.description:
-            self.box.setToolTip(spec.description)
+        outer, self.box = _group_box(self, spec)
         self.input = self.box
-        inner = QVBoxLayout(self.box)
-        inner.setContentsMargins(10, 6, 10, 10)
+        inner = _box_layout(self.box, spec)
         inner.setSpacing(8)
-        if spec.description:
-            inner.addWidget(HelpLabel(spec.description))
         self.empty_label = QLabel(f"No {spec.title.lower()} yet.")
         self.empty_label.setTextFormat(Qt.TextFormat.PlainText)
         self.empty_label.setAccessibleName(f"{spec.title}: none")
