@@ -1,15 +1,15 @@
 #!/usr/bin/env python3
-"""Build RunMonitor's icon set from one geometry description and the app icon SVG.
+"""Build RunMonitor's icon set from the app icon SVG and the status glyphs of ``runmonitor/ui/icons.py``.
 
     python packaging/make_icons.py            # write everything below
     python packaging/make_icons.py --check    # exit 1 when a committed file is out of date
 
 Writes, all committed to the repository:
 
-- ``resources/icons/status-<status>[-symbolic].svg``: the six run statuses, in the shapes
-  ``runmonitor/ui/icons.py`` paints (hollow ring, play, check, cross, slash, question mark);
 - ``resources/icons/state-<state>[-symbolic].svg``: the tray states (failing, sign-in, running,
-  ok, nothing): the app icon with the status badge ``runmonitor/ui/tray.py`` puts on it;
+  ok, nothing): the app icon with the status badge ``runmonitor/ui/tray.py`` puts on it, drawn
+  from the glyph geometry of ``runmonitor/ui/icons.py`` (``GLYPHS``), the one description of
+  the status shapes (the window paints its status icons from it at run time);
 - ``resources/icons/runmonitor-symbolic.svg``: a one-colour app icon;
 - ``resources/runmonitor.qrc`` and ``runmonitor/ui/generated/rc_icons.py`` (compiled with pyside6-rcc);
 - ``resources/icons/hicolor/``: the app icon as PNG in the freedesktop sizes, plus the scalable
@@ -31,10 +31,11 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# This checkout's runmonitor (the glyph geometry, the app id), whether or not one is installed.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import (
@@ -48,28 +49,35 @@ from PySide6.QtGui import (
 )
 from PySide6.QtSvg import QSvgRenderer
 
+from runmonitor import APP_ID
+from runmonitor.domain.status import RunStatus
+from runmonitor.ui.icons import GLYPHS as STATUS_GLYPHS
+from runmonitor.ui.icons import (
+    RING_PEN,
+    RING_RADIUS,
+    GlyphPart,
+    PathStep,
+    glyph_colour,
+    glyph_path,
+    status_colour,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
+
 RESOURCES = ROOT / "resources"
 ICONS = RESOURCES / "icons"
 HICOLOR = ICONS / "hicolor"
 QRC = RESOURCES / "runmonitor.qrc"
-RC_MODULE = ROOT / "runmonitor" / "ui" / "rc_icons.py"
+RC_MODULE = ROOT / "runmonitor" / "ui" / "generated" / "rc_icons.py"
 APP_SVG = ICONS / "runmonitor.svg"
 HICOLOR_SIZES = (16, 22, 24, 32, 48, 64, 128, 256)
 SVG_NS = "http://www.w3.org/2000/svg"
 #: Symbolic paths are computed this many times larger than drawn (see _symbolic_svg).
 FINE = 16.0
 
-# The light-palette colours of runmonitor/ui/icons.py (contrast >= 3:1 on white).
-STATUS_COLOURS = {
-    "pending": "#6b6b6b",
-    "running": "#1565c0",
-    "succeeded": "#2e7d32",
-    "failed": "#c62828",
-    "cancelled": "#424242",
-    "unknown": "#a35c00",
-}
-GLYPH_COLOUR = "#ffffff"
+#: The light-palette colours of runmonitor/ui/icons.py (contrast >= 3:1 on white), by status key.
+STATUS_COLOURS = {status.value.lower(): status_colour(status, dark=False).name() for status in RunStatus}
+GLYPH_COLOUR = glyph_colour(dark=False).name()
 #: The tray states and the run status whose badge each one wears (tray.py's STATE_ICONS).
 STATE_BADGES = {
     "failing": "failed",
@@ -82,60 +90,9 @@ STATE_BADGES = {
 SYMBOLIC_COLOUR = "#232629"
 SYMBOLIC_STYLE = f"<style>.ColorScheme-Text {{ color: {SYMBOLIC_COLOUR}; }}</style>"
 
-# Glyph geometry in units of the status circle's radius, centred on (0, 0); taken from
-# icons.py (a 16 px icon has a radius of 7.33 px and a glyph pen of 2.27 px).
-GLYPH_PEN = 0.31
-RING_PEN = 0.29
-RING_RADIUS = 0.855
-Command = tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Part:
-    """One piece of a glyph: a stroked open path, a filled polygon or a round dot."""
-
-    kind: str  # "stroke" | "fill" | "dot"
-    commands: tuple[Command, ...] = ()
-    width: float = GLYPH_PEN
-    centre: tuple[float, float] = (0.0, 0.0)
-    radius: float = 0.0
-
-
-def _m(x: float, y: float) -> Command:
-    return ("M", f"{x}", f"{y}")
-
-
-def _l(x: float, y: float) -> Command:
-    return ("L", f"{x}", f"{y}")
-
-
-def _c(*xy: float) -> Command:
-    return ("C", *(f"{v}" for v in xy))
-
-
-GLYPHS: dict[str, tuple[Part, ...]] = {
-    "pending": (),
-    "running": (Part("fill", (_m(-0.32, -0.48), _l(0.52, 0.0), _l(-0.32, 0.48))),),
-    "succeeded": (Part("stroke", (_m(-0.45, 0.02), _l(-0.12, 0.36), _l(0.48, -0.34))),),
-    "failed": (
-        Part("stroke", (_m(-0.38, -0.38), _l(0.38, 0.38))),
-        Part("stroke", (_m(-0.38, 0.38), _l(0.38, -0.38))),
-    ),
-    "cancelled": (Part("stroke", (_m(-0.45, 0.45), _l(0.45, -0.45))),),
-    "unknown": (
-        Part(
-            "stroke",
-            (
-                _m(-0.27, -0.25),
-                _c(-0.27, -0.45, -0.15, -0.56, 0.0, -0.56),
-                _c(0.16, -0.56, 0.29, -0.45, 0.29, -0.29),
-                _c(0.29, -0.14, 0.18, -0.07, 0.08, -0.01),
-                _c(0.02, 0.03, 0.0, 0.07, 0.0, 0.12),
-            ),
-            width=0.27,
-        ),
-        Part("dot", centre=(0.0, 0.47), radius=0.155),
-    ),
+#: The status glyphs of runmonitor/ui/icons.py, by status key.
+GLYPHS: dict[str, tuple[GlyphPart, ...]] = {
+    status.value.lower(): parts for status, parts in STATUS_GLYPHS.items()
 }
 
 
@@ -144,10 +101,9 @@ def _num(value: float) -> str:
     return "0" if text in ("-0", "") else text
 
 
-def _place(commands: Iterable[Command], cx: float, cy: float, r: float) -> str:
+def _place(steps: Iterable[PathStep], cx: float, cy: float, r: float) -> str:
     out = []
-    for op, *args in commands:
-        coords = [float(a) for a in args]
+    for op, coords in steps:
         placed = [cx + v * r if i % 2 == 0 else cy + v * r for i, v in enumerate(coords)]
         out.append(op + " ".join(_num(v) for v in placed))
     return " ".join(out)
@@ -183,11 +139,11 @@ def colour_badge(status: str, cx: float, cy: float, r: float) -> list[str]:
     for part in GLYPHS[status]:
         if part.kind == "stroke":
             out.append(
-                f'<path d="{_place(part.commands, cx, cy, r)}" fill="none" stroke="{GLYPH_COLOUR}" '
+                f'<path d="{_place(part.path, cx, cy, r)}" fill="none" stroke="{GLYPH_COLOUR}" '
                 f'stroke-width="{_num(part.width * r)}" stroke-linecap="round" stroke-linejoin="round"/>'
             )
         elif part.kind == "fill":
-            out.append(f'<path d="{_place(part.commands, cx, cy, r)}Z" fill="{GLYPH_COLOUR}"/>')
+            out.append(f'<path d="{_place(part.path, cx, cy, r)}Z" fill="{GLYPH_COLOUR}"/>')
         else:
             x, y = part.centre
             out.append(
@@ -195,12 +151,6 @@ def colour_badge(status: str, cx: float, cy: float, r: float) -> list[str]:
                 f'fill="{GLYPH_COLOUR}"/>'
             )
     return out
-
-
-def status_svg(status: str) -> str:
-    # icons.py at 16 px: a pen of size/12 and a circle inset by half of it.
-    inset = 16 / 24
-    return _svg(16, colour_badge(status, 8.0, 8.0, 8.0 - inset), title=f"Run {status}")
 
 
 def _app_body() -> list[str]:
@@ -242,21 +192,6 @@ def _qt() -> None:
         _app = QGuiApplication([])
 
 
-def _path(commands: Iterable[Command], cx: float, cy: float, r: float, close: bool = False) -> QPainterPath:
-    path = QPainterPath()
-    for op, *args in commands:
-        pts = [QPointF(cx + float(args[i]) * r, cy + float(args[i + 1]) * r) for i in range(0, len(args), 2)]
-        if op == "M":
-            path.moveTo(pts[0])
-        elif op == "L":
-            path.lineTo(pts[0])
-        else:
-            path.cubicTo(pts[0], pts[1], pts[2])
-    if close:
-        path.closeSubpath()
-    return path
-
-
 def _stroke(path: QPainterPath, width: float) -> QPainterPath:
     stroker = QPainterPathStroker()
     stroker.setWidth(width)
@@ -280,9 +215,9 @@ def symbolic_badge(status: str, cx: float, cy: float, r: float) -> QPainterPath:
     shape = _disc(cx, cy, r)
     for part in GLYPHS[status]:
         if part.kind == "stroke":
-            cut = _stroke(_path(part.commands, cx, cy, r), part.width * r)
+            cut = _stroke(glyph_path(part, cx, cy, r), part.width * r)
         elif part.kind == "fill":
-            cut = _path(part.commands, cx, cy, r, close=True)
+            cut = glyph_path(part, cx, cy, r)
         else:
             cut = _disc(cx + part.centre[0] * r, cy + part.centre[1] * r, part.radius * r)
         shape = shape.subtracted(cut)
@@ -300,16 +235,9 @@ def _tile_frame(k: float) -> QPainterPath:
 
 def _app_symbolic_path(k: float) -> QPainterPath:
     """The app icon in one colour: the tile's outline with a pulse line across it."""
-    pulse = [
-        _m(3.6, 8.6),
-        _l(5.4, 8.6),
-        _l(6.7, 5.4),
-        _l(8.6, 11.2),
-        _l(10.0, 7.2),
-        _l(10.8, 8.6),
-        _l(12.4, 8.6),
-    ]
-    return _tile_frame(k).united(_stroke(_path(pulse, 0.0, 0.0, k), 1.5 * k))
+    points = [(3.6, 8.6), (5.4, 8.6), (6.7, 5.4), (8.6, 11.2), (10.0, 7.2), (10.8, 8.6), (12.4, 8.6)]
+    pulse = GlyphPart("stroke", (("M", points[0]), *(("L", point) for point in points[1:])))
+    return _tile_frame(k).united(_stroke(glyph_path(pulse, 0.0, 0.0, k), 1.5 * k))
 
 
 def _d(path: QPainterPath) -> str:
@@ -347,10 +275,6 @@ def _symbolic_svg(build: Callable[[float], QPainterPath], title: str) -> str:
     return _svg(16, body, title=title, extra_head=SYMBOLIC_STYLE)
 
 
-def status_symbolic_svg(status: str) -> str:
-    return _symbolic_svg(lambda k: symbolic_badge(status, 8 * k, 8 * k, 7.5 * k), f"Run {status}")
-
-
 def state_symbolic_svg(state: str) -> str:
     """The app's tile outline with the state's badge in the lower right, a gap around it.
 
@@ -376,9 +300,6 @@ def app_symbolic_svg() -> str:
 def icon_sources() -> dict[str, str]:
     """File name under resources/icons → SVG text, for every generated icon."""
     files: dict[str, str] = {"runmonitor-symbolic.svg": app_symbolic_svg()}
-    for status in STATUS_COLOURS:
-        files[f"status-{status}.svg"] = status_svg(status)
-        files[f"status-{status}-symbolic.svg"] = status_symbolic_svg(status)
     for state in STATE_BADGES:
         files[f"state-{state}.svg"] = state_svg(state)
         files[f"state-{state}-symbolic.svg"] = state_symbolic_svg(state)
@@ -392,18 +313,9 @@ def qrc_text(names: Iterable[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def app_id() -> str:
-    sys.path.insert(0, str(ROOT))
-    try:
-        from runmonitor import APP_ID
-    finally:
-        sys.path.pop(0)
-    return APP_ID
-
-
 def hicolor_svgs() -> dict[Path, bytes]:
     """The scalable and symbolic app icons under their freedesktop names."""
-    name = app_id()
+    name = APP_ID
     return {
         HICOLOR / "scalable" / "apps" / f"{name}.svg": APP_SVG.read_bytes(),
         HICOLOR / "symbolic" / "apps" / f"{name}-symbolic.svg": app_symbolic_svg().encode(),
@@ -411,7 +323,7 @@ def hicolor_svgs() -> dict[Path, bytes]:
 
 
 def hicolor_png(size: int) -> Path:
-    return HICOLOR / f"{size}x{size}" / "apps" / f"{app_id()}.png"
+    return HICOLOR / f"{size}x{size}" / "apps" / f"{APP_ID}.png"
 
 
 def render_png(svg: Path, size: int, out: Path) -> None:
@@ -427,7 +339,7 @@ def render_png(svg: Path, size: int, out: Path) -> None:
     renderer.render(painter, QRectF(0, 0, size, size))
     painter.end()
     out.parent.mkdir(parents=True, exist_ok=True)
-    if not image.convertToFormat(QImage.Format.Format_ARGB32).save(str(out), b"PNG"):
+    if not image.convertToFormat(QImage.Format.Format_ARGB32).save(str(out), "PNG"):
         raise SystemExit(f"cannot write {out}")
 
 
@@ -493,7 +405,6 @@ def contact_sheet(out: Path) -> None:
     Drawn through runmonitor.ui.resources, so it shows what the app gets (tinting included).
     """
     _qt()
-    sys.path.insert(0, str(ROOT))
     from runmonitor.ui import resources
 
     sizes = (16, 22, 32, 48, 96)
@@ -515,10 +426,8 @@ def contact_sheet(out: Path) -> None:
             painter.fillRect(left, top, half, row_h, QColor(ground))
             if stem == "runmonitor":
                 icon = resources.app_icon(symbolic, tint)
-            elif stem.startswith("state-"):
-                icon = resources.state_icon(stem.removeprefix("state-"), symbolic, tint)
             else:
-                icon = resources.run_status_icon(stem.removeprefix("status-"), symbolic, tint)
+                icon = resources.state_icon(stem.removeprefix("state-"), symbolic, tint)
             x = left + pad
             for size in sizes:
                 icon.paint(painter, x, top + (row_h - size) // 2, size, size)

@@ -22,8 +22,9 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QFile, QIODevice
-from PySide6.QtGui import QColor, QIcon, QImage
+from PySide6.QtCore import QByteArray, QFile, QIODevice, QRectF
+from PySide6.QtGui import QColor, QIcon, QImage, QPainter
+from PySide6.QtSvg import QSvgRenderer
 
 from runmonitor import APP_ID, APP_NAME
 from runmonitor.app.overview import Overall
@@ -150,14 +151,14 @@ def test_every_icon_has_a_symbolic_twin_and_the_set_is_complete() -> None:
     names = {p.name for p in ICONS.glob("*.svg")}
     colour = {n for n in names if not n.endswith("-symbolic.svg")}
     assert names == colour | {n.removesuffix(".svg") + "-symbolic.svg" for n in colour}
+    # no status-*.svg: the window paints run status icons from icons.GLYPHS, the one source
     expected = {"runmonitor.svg"}
-    expected |= {f"status-{s.value.lower()}.svg" for s in RunStatus}
     expected |= {f"state-{k}.svg" for k in ("failing", "sign-in", "running", "ok", "nothing")}
     assert colour == expected
 
 
 def test_the_set_follows_the_shapes_and_colours_the_app_draws(qapp: Any) -> None:
-    from runmonitor.ui.icons import status_colour
+    from runmonitor.ui.icons import GLYPHS, status_colour
     from runmonitor.ui.tray import STATE_ICONS
 
     make_icons = load_make_icons()
@@ -172,6 +173,41 @@ def test_the_set_follows_the_shapes_and_colours_the_app_draws(qapp: Any) -> None
     glyphs = make_icons.GLYPHS
     assert glyphs["pending"] == ()
     assert len({glyphs[s] for s in glyphs if s != "pending"}) == len(glyphs) - 1
+    # the generator draws the very parts the window paints (one geometry, not a copy)
+    assert all(glyphs[status.value.lower()] is GLYPHS[status] for status in RunStatus)
+
+
+def _rendered(svg: str, size: int) -> QImage:
+    renderer = QSvgRenderer(QByteArray(svg.encode()))
+    image = QImage(size, size, QImage.Format.Format_ARGB32)
+    image.fill(0)
+    painter = QPainter(image)
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    renderer.render(painter, QRectF(0, 0, size, size))
+    painter.end()
+    return image
+
+
+@pytest.mark.parametrize("status", list(RunStatus))
+def test_a_tray_badge_is_the_status_icon_the_window_paints(qapp: Any, status: RunStatus) -> None:
+    from runmonitor.ui.icons import status_pixmap
+
+    # The badge make_icons writes into the tray-state SVGs, drawn on its own at the size and in
+    # the circle the window's painter uses (a line of size/12, the circle half a line in)...
+    size = 64
+    radius = (size - size / 12) / 2
+    make_icons = load_make_icons()
+    body = make_icons.colour_badge(status.value.lower(), size / 2, size / 2, radius)
+    svg = _rendered(make_icons._svg(size, body, title=status.value), size)
+    # ...covers the same pixels in the same colours as the painted status icon.
+    painted = status_pixmap(status, size=size).toImage().convertToFormat(QImage.Format.Format_ARGB32)
+    off = 0
+    for x in range(size):
+        for y in range(size):
+            a, b = svg.pixelColor(x, y), painted.pixelColor(x, y)
+            channels = zip(a.getRgb(), b.getRgb(), strict=True)
+            off += max(abs(one - other) for one, other in channels) > 32
+    assert off <= size * size // 100, f"{off} pixels differ"
 
 
 def test_qrc_lists_every_svg_and_rc_icons_serves_them_unchanged(qapp: Any) -> None:
@@ -219,7 +255,7 @@ def test_symbolic_icons_take_the_colour_asked_for(qapp: Any) -> None:
 
     for icon in (
         resources.state_icon(Overall.FAILING, True, "#ff0000"),
-        resources.run_status_icon(RunStatus.SUCCEEDED, True, QColor("#ff0000")),
+        resources.state_icon(Overall.OK, True, QColor("#ff0000")),
         resources.app_icon(True, "#ff0000"),
     ):
         opaque = [c for c in painted(icon) if c.alpha() == 255]
@@ -231,15 +267,13 @@ def test_symbolic_icons_take_the_colour_asked_for(qapp: Any) -> None:
         resources.state_icon("ok", True, "not-a-colour")
 
 
-def test_run_status_icons_for_every_status(qapp: Any) -> None:
+def test_the_compiled_resources_hold_no_run_status_icons(qapp: Any) -> None:
     from runmonitor.ui import resources
 
-    for status in RunStatus:
-        assert not resources.run_status_icon(status).isNull()
-        assert not resources.run_status_icon(status.value.lower(), symbolic=True).isNull()
-    with pytest.raises(ValueError, match="unknown run status"):
-        resources.run_status_icon("EXPLODED")
+    # The window paints those (runmonitor.ui.icons); the compiled set has the app and tray ones.
     assert "state-ok-symbolic.svg" in resources.icon_names()
+    assert not [name for name in resources.icon_names() if name.startswith("status-")]
+    assert not hasattr(resources, "run_status_icon")
 
 
 def test_app_icon_path_is_a_real_svg_file_even_when_nothing_is_installed(

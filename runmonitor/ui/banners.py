@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from runmonitor.ui.theme import is_dark_palette
 
 _LEVEL_COLOURS = {
     "error": ("#fde7e9", "#7a1420", "#5c1a22", "#ffd7dc"),
@@ -61,7 +62,7 @@ class Banner(QFrame):
     def recolour(self) -> None:
         """Take the light or dark colours of the application palette (a style sheet keeps a
         banner from seeing palette changes itself: its area tells it)."""
-        dark = QGuiApplication.palette().color(QPalette.ColorRole.Window).lightness() < 128
+        dark = is_dark_palette()
         light_bg, light_fg, dark_bg, dark_fg = _LEVEL_COLOURS[self.level]
         bg, fg = (dark_bg, dark_fg) if dark else (light_bg, light_fg)
         if dark == self.dark:

@@ -8,8 +8,10 @@ the application palette's text colour).
 
 - :func:`state_icon`: the tray states (failing, sign-in needed, running, all good, nothing
   followed): the app icon wearing the status badge of ``tray.STATE_ICONS``;
-- :func:`run_status_icon`: the six run statuses, in the shapes ``icons.py`` paints;
 - :func:`app_icon` and :func:`app_icon_path` (a real file, for desktop notifications).
+
+The run status icons are not here: :mod:`runmonitor.ui.icons` paints them (any size, light or
+dark, stale or not) from the glyph geometry the tray-state SVGs are drawn from.
 """
 
 from __future__ import annotations
@@ -27,12 +29,10 @@ from runmonitor import APP_ID
 
 __all__ = [
     "ICON_PREFIX",
-    "RUN_STATUSES",
     "STATES",
     "app_icon",
     "app_icon_path",
     "icon_names",
-    "run_status_icon",
     "state_icon",
     "svg_bytes",
 ]
@@ -55,7 +55,6 @@ _STATE_ALIASES = {
     "nothing": "nothing",
     "nothing followed": "nothing",
 }
-RUN_STATUSES = ("pending", "running", "succeeded", "failed", "cancelled", "unknown")
 
 _cache: dict[tuple[str, str | None], QIcon] = {}
 
@@ -83,24 +82,12 @@ def _state_key(state: str) -> str:
     return key
 
 
-def _status_key(status: str) -> str:
-    key = str(status).strip().lower()
-    if key not in RUN_STATUSES:
-        raise ValueError(f"unknown run status {status!r}; known: {', '.join(RUN_STATUSES)}")
-    return key
-
-
 def state_icon(state: str, symbolic: bool = False, colour: QColor | str | None = None) -> QIcon:
     """The tray icon for ``state``: an ``Overall`` value (``"all good"``) or a file key (``"ok"``).
 
     ``symbolic`` gives the one-colour variant, tinted ``colour`` (default: the palette's text).
     """
     return _icon(f"state-{_state_key(state)}", symbolic, colour)
-
-
-def run_status_icon(status: str, symbolic: bool = False, colour: QColor | str | None = None) -> QIcon:
-    """The icon for a run status: a ``RunStatus`` value (``"FAILED"``) or its lower-case name."""
-    return _icon(f"status-{_status_key(status)}", symbolic, colour)
 
 
 def app_icon(symbolic: bool = False, colour: QColor | str | None = None) -> QIcon:

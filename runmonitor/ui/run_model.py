@@ -35,6 +35,7 @@ from PySide6.QtGui import Qt as QtGuiNamespace  # the Qt namespace with QtGui's 
 from PySide6.QtWidgets import QApplication, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from runmonitor.domain.status import RunStatus
+from runmonitor.domain.text import format_duration, plural
 from runmonitor.storage.history import DurationStats, RunRecord
 from runmonitor.ui.icons import status_icon, status_label
 
@@ -56,7 +57,6 @@ __all__ = [
     "RunTableModel",
     "SortRole",
     "format_ago",
-    "format_duration",
     "format_time",
     "plain_tooltip",
     "status_tooltip",
@@ -124,21 +124,6 @@ def _utcnow() -> datetime:
 
 # --------------------------------------------------------------------------------------------
 # Text helpers (also used by the details pane)
-
-
-def format_duration(seconds: float) -> str:
-    """A short human duration: "45 s", "3 min", "1 h 5 min", "2 d 3 h"."""
-    total = max(0, int(seconds))
-    if total < 60:
-        return f"{total} s"
-    minutes, _ = divmod(total, 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    hours, minutes = divmod(minutes, 60)
-    if hours < 24:
-        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
-    days, hours = divmod(hours, 24)
-    return f"{days} d {hours} h" if hours else f"{days} d"
 
 
 def format_ago(when: datetime, now: datetime) -> str:
@@ -531,10 +516,9 @@ class RunTableModel(QAbstractTableModel):
             stats = self.duration_stats(record)
             if stats is None:
                 return None
-            runs = "run" if stats.count == 1 else "runs"
             return (
                 f"Typical duration: ~{format_duration(stats.median_s)} "
-                f"(median of the last {stats.count} successful {runs}; 90% took up to "
+                f"(median of the last {plural(stats.count, 'successful run')}; 90% took up to "
                 f"{format_duration(stats.p90_s)})"
             )
         if column == COL_CHECKED:

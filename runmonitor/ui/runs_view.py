@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from runmonitor.domain.status import RunStatus
+from runmonitor.domain.text import plural
 from runmonitor.storage.history import RunRecord
 from runmonitor.ui.details import DetailsPane
 from runmonitor.ui.icons import status_icon, status_label
@@ -141,7 +142,8 @@ class RunsView(QWidget):
 
     def _update_count(self, *_: object) -> None:
         shown, total = self.proxy.rowCount(), self.model.rowCount()
-        self.count_label.setText(f"{shown} of {total} runs" if shown != total else f"{total} runs")
+        runs = plural(total, "run")
+        self.count_label.setText(f"{shown} of {runs}" if shown != total else runs)
 
     def _selection_changed(self, *_: object) -> None:
         self.selection_changed.emit(self.selected())

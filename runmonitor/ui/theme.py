@@ -1,17 +1,22 @@
-"""Light and dark palettes that follow the desktop's colour scheme, live.
+"""The palette module: light and dark palettes that follow the desktop, and the colours
+widgets derive from them.
 
 The window uses Qt's Fusion style everywhere (it looks the same on every desktop and draws
 both schemes well). With the "system" appearance the palette follows
 ``QStyleHints.colorScheme()`` and changes when the desktop switches; "light" and "dark" pin
 one. Widgets that paint their own colours (banners, status icons, form feedback) recolour
-on the ApplicationPaletteChange event this causes.
+on the ApplicationPaletteChange event this causes (:data:`RECOLOUR_EVENTS`).
+
+:func:`is_dark_palette` is the one answer to "is this palette dark"; :func:`tone` (the
+error/warning/ok/info text colours), :func:`muted` (secondary text) and :func:`blend` (a tint
+between two colours) are the colours several widgets share.
 """
 
 from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QStyleFactory
 
@@ -21,6 +26,49 @@ APPEARANCES = ("system", "light", "dark")
 
 Role = QPalette.ColorRole
 Group = QPalette.ColorGroup
+
+#: Events after which derived colours are computed again (light/dark switch, reparenting).
+RECOLOUR_EVENTS = (
+    QEvent.Type.PaletteChange,
+    QEvent.Type.ApplicationPaletteChange,
+    QEvent.Type.StyleChange,
+    QEvent.Type.ParentChange,
+)
+
+_TONES = {
+    # kind: (on a light background, on a dark background); each at least 4.5:1 against the window.
+    "error": ("#b3261e", "#ff8a80"),
+    "warning": ("#8a5300", "#ffcc66"),
+    "ok": ("#1b7a3a", "#7ddc8f"),
+    "info": ("#0b5394", "#8ab4f8"),
+}
+
+
+def is_dark_palette(palette: QPalette | None = None) -> bool:
+    """Whether ``palette`` (default: the application's) has a dark window background."""
+    if palette is None:
+        palette = QGuiApplication.palette()
+    return palette.color(Role.Window).lightness() < 128
+
+
+def tone(kind: str, palette: QPalette) -> QColor:
+    """The status colour for ``kind`` (error, warning, ok, info) readable on ``palette``'s window."""
+    light, dark = _TONES.get(kind, _TONES["info"])
+    return QColor(dark if is_dark_palette(palette) else light)
+
+
+def blend(colour: QColor, towards: QColor, k: float) -> QColor:
+    """``colour`` moved the fraction ``k`` of the way towards ``towards`` (RGB, opaque)."""
+    return QColor(
+        round(colour.red() * (1 - k) + towards.red() * k),
+        round(colour.green() * (1 - k) + towards.green() * k),
+        round(colour.blue() * (1 - k) + towards.blue() * k),
+    )
+
+
+def muted(palette: QPalette) -> QColor:
+    """Secondary text: window text blended a third of the way towards the window colour."""
+    return blend(palette.color(Role.WindowText), palette.color(Role.Window), 0.35)
 
 
 def light_palette() -> QPalette:

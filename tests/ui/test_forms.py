@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
@@ -30,7 +32,8 @@ from PySide6.QtWidgets import (
 
 from runmonitor.services import registry
 from runmonitor.simulator import Simulator
-from runmonitor.ui.forms import ModelForm, ModelListEditor, tone
+from runmonitor.ui.forms import ModelForm, ModelListEditor
+from runmonitor.ui.theme import tone
 from tests.ui.conftest import accessible_name, contrast
 
 SERVICES = list(registry())
@@ -500,3 +503,20 @@ def test_enter_in_a_field_does_not_press_a_button(qtbot: Any) -> None:
     qtbot.keyClick(form.field_widget("pipeline_id"), Qt.Key.Key_Return)
     assert form.values() == before
     assert form.field_widget("input").rowCount() == 0
+
+
+def test_reading_the_fields_needs_no_qt() -> None:
+    # forms/spec.py is the Qt-free half of the forms: it must stay usable (and testable) without Qt
+    from runmonitor.ui.forms import FieldSpec, spec
+
+    tree = ast.parse(Path(spec.__file__).read_text(encoding="utf-8"))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not {name for name in imported if name.split(".")[0] in ("PySide6", "qasync", "shiboken6")}
+
+    class Model(BaseModel):
+        count: int | None = Field(None, ge=1, le=9, title="How many")
+
+    field = FieldSpec.of("count", Model.model_fields["count"])
+    assert (field.kind, field.nullable, field.required, field.title) == ("int", True, False, "How many")
+    assert (field.ge, field.le, field.default) == (1, 9, None)

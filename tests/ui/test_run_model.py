@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from PySide6.QtWidgets import QAbstractItemView, QApplication, QTableView
 from runmonitor.domain.models import RunRef, RunSnapshot
 from runmonitor.domain.status import RunStatus
 from runmonitor.storage.history import DurationStats, RunRecord
-from runmonitor.ui import icons
+from runmonitor.ui import icons, theme
 from runmonitor.ui.icons import app_icon, status_colour, status_icon, status_label, status_pixmap
 from runmonitor.ui.run_model import (
     COL_CHECKED,
@@ -226,7 +227,7 @@ def test_display_roles_for_one_row() -> None:
     assert cell(COL_RUN_ID) == "run-7"
     assert cell(COL_PROFILE) == "Staging"
     assert cell(COL_STARTED) == format_time(record.snapshot.started_at, NOW)  # type: ignore[arg-type]
-    assert cell(COL_DURATION) == "3 min"
+    assert cell(COL_DURATION) == "3 min 5 s"
     assert cell(COL_CHECKED) == "12 s ago"
     assert cell(COL_MESSAGE) == "Deploying …"
     assert cell(COL_MESSAGE, TOOLTIP) == "Deploying\nstep 2 of 5"
@@ -773,13 +774,24 @@ def test_icon_colours_follow_the_palette(qapp: Any) -> None:
         dark = QPalette(original)
         dark.setColor(QPalette.ColorRole.Window, QColor("#202020"))
         QApplication.setPalette(dark)
-        assert icons.is_dark_palette()
+        assert theme.is_dark_palette()
         dark_icon = status_icon(RunStatus.SUCCEEDED)
         QApplication.setPalette(original)
-        assert not icons.is_dark_palette()
+        assert not theme.is_dark_palette()
         assert status_icon(RunStatus.SUCCEEDED).cacheKey() != dark_icon.cacheKey()
     finally:
         QApplication.setPalette(original)
+
+
+def test_one_function_decides_whether_the_palette_is_dark() -> None:
+    # theme.is_dark_palette is the one place that reads the window colour's lightness
+    ui = Path(theme.__file__).parent
+    deciding = sorted(
+        str(path.relative_to(ui))
+        for path in ui.rglob("*.py")
+        if "generated" not in path.parts and "Window).lightness()" in path.read_text(encoding="utf-8")
+    )
+    assert deciding == ["theme.py"]
 
 
 def test_app_icon_loads_the_svg_and_has_a_drawn_fallback(qapp: Any) -> None:
