@@ -27,9 +27,9 @@ from runmonitor.services.connhex import (
     ConnhexConnection,
     ConnhexExportRequest,
     classify_connhex_error,
-    parse_iso_duration,
     parse_status_body,
 )
+from runmonitor.services.validators import parse_iso_duration
 from runmonitor.simulator import Fault, FaultKind, Simulator
 from runmonitor.simulator.connhex import ConnhexSim
 from tests.helpers import client_for, distinct_statuses, follow, request_for
