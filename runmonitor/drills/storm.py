@@ -94,14 +94,18 @@ class Storm:
             self.outages += 1
             self.sim.outage(self.outage_seconds)
             return
+        single = len(phase.faults) == 1
         for service, service_sim in self.sim.sims.items():
             plan = self.sim.faults(service)
             share = self.rate / max(1, len(phase.faults))
             for fault in phase.faults:
                 if service_sim.supports(fault.kind):  # e.g. a quota only where the vendor has one
-                    # The next matching request surely misbehaves, then a share of the rest.
-                    plan.next(fault)
-                    plan.randomly(share if len(phase.faults) > 1 else self.rate, fault)
+                    if single:
+                        # The next matching request surely misbehaves, then a share of the rest.
+                        # (A mixed phase adds none: each kind had its own phase, and a dozen sure
+                        # faults per service left over would keep failing long after the storm.)
+                        plan.next(fault)
+                    plan.randomly(self.rate if single else share, fault)
 
     def clear(self) -> None:
         for service in self.sim.sims:
