@@ -238,6 +238,11 @@ def test_bad_request_values_are_refused_naming_the_field(
     assert loc in locs(info), info.value
 
 
+def test_a_label_count_mismatch_says_both_counts() -> None:
+    with pytest.raises(ValidationError, match="one label per data source: 2 sources, 1 label"):
+        ConnhexExportRequest.model_validate({"items": [item(target="urn:a, urn:b", target_label="only one")]})
+
+
 @pytest.mark.parametrize(
     ("given", "kept"), [("europe/rome", "Europe/Rome"), ("utc", "UTC"), ("Asia/Tokyo", "Asia/Tokyo")]
 )
@@ -693,7 +698,7 @@ async def test_check_connection_reports_the_export_count(sim: Simulator) -> None
     sim.start_external_run(KEY, "*")
     async with client_for(sim, KEY) as client:
         text = await client.check_connection()
-    assert "1 export(s)" in text
+    assert "1 export visible" in text
     assert sim.requests(KEY, "GET")[0].query == "pageSize=1"
 
 

@@ -14,6 +14,7 @@ from runmonitor.domain.errors import AuthFailed, BadResponse, NotFound, QuotaRea
 from runmonitor.domain.models import Capability, RunAction, RunRef, RunSnapshot, WatchSnapshot, newest_first
 from runmonitor.domain.redact import redact_json, secret_registry
 from runmonitor.domain.status import RunStatus
+from runmonitor.domain.text import plural
 from runmonitor.services.auth import bearer
 from runmonitor.services.base import BaseUrl, Service, ServiceConfig
 from runmonitor.services.connhex.request import ConnhexExportRequest
@@ -225,7 +226,7 @@ class Connhex(Service[ConnhexConnection, ConnhexExportRequest]):
             )
         total = body.get("total") if isinstance(body, dict) else None
         if isinstance(total, int) and not isinstance(total, bool):
-            return f"Connhex Exporter answered: {total} export(s) visible with this token"
+            return f"Connhex Exporter answered: {plural(total, 'export')} visible with this token"
         return "Connhex Exporter answered and accepted the token"
 
     async def list_runs(self, target: str, *, limit: int = 20) -> list[RunSnapshot]:

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from runmonitor.domain.text import plural
 from runmonitor.services.base import CreateRequest
 from runmonitor.services.validators import (
     DURATION_EXAMPLES,
@@ -250,7 +251,8 @@ class ExportItem(_Part):
             count = len(target.split(","))
             if len(labels) != count:
                 raise ValueError(
-                    f"needs one label per data source: {count} source(s), {len(labels)} label(s)"
+                    f"needs one label per data source: {plural(count, 'source')}, "
+                    f"{plural(len(labels), 'label')}"
                 )
         return ",".join(labels)
 
