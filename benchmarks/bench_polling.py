@@ -67,7 +67,6 @@ from runmonitor.engine import PollingEngine, QueuedForQuota
 from runmonitor.services import get, registry
 from runmonitor.services.base import CreateRequest, Service
 from runmonitor.services.http import default_limits, default_timeout
-from runmonitor.simulator.cognite import DEMO_PIPELINES as COGNITE_PIPELINES
 from runmonitor.simulator.server import discover_sims
 from runmonitor.storage.history import AsyncHistory, HistoryStore
 
@@ -289,16 +288,14 @@ def scenario_floor() -> float:
 
 
 def create_requests(keys: list[str], demo: dict[str, dict[str, Any]]) -> dict[str, list[CreateRequest]]:
-    """The create requests per service. Cognite's are spread over its demo pipelines: the cost
-    of a Cognite status check grows with the sessions on the same pipeline (it reads the
-    reports after its own), and a real extraction pipeline has one extractor, not hundreds."""
+    """The create requests per service, spread over its demo targets where its simulator says
+    so (Cognite's over its pipelines: a status check costs more with every session on the same
+    pipeline, and a real extraction pipeline has one extractor, not hundreds)."""
+    sims = discover_sims()
     requests: dict[str, list[CreateRequest]] = {}
     for key in keys:
         model = get(key).request_model
-        if key == "cognite":
-            variants = [{**demo[key], "external_id": p["externalId"]} for p in COGNITE_PIPELINES]
-        else:
-            variants = [demo[key]]
+        variants = sims[key].spread_over_demo_targets(demo[key])
         requests[key] = [model.model_validate(v) for v in variants]
     return requests
 

@@ -67,7 +67,6 @@ from runmonitor.domain.events import EventKind
 from runmonitor.domain.schedule import PollSchedule
 from runmonitor.engine import PollingEngine, RunEvent
 from runmonitor.services import get, registry
-from runmonitor.simulator.cognite import DEMO_PIPELINES
 from runmonitor.simulator.server import discover_sims
 from runmonitor.storage.history import AsyncHistory, RunRecord
 from runmonitor.storage.paths import app_paths
@@ -235,10 +234,8 @@ async def open_context(
         values = sim.demo_connection(key)
         secrets = {n: str(values.pop(n)) for n in list(values) if n in secret_fields(key) and values[n]}
         await workspace.add_profile(Profile(service=key, name="bench", connection=values), secrets)
-        demo = sim.demo_request(key)  # Cognite's runs are spread over its pipelines: one extractor each
-        variants = (
-            [{**demo, "external_id": p["externalId"]} for p in DEMO_PIPELINES] if key == "cognite" else [demo]
-        )
+        # Spread where the simulator says so (Cognite's runs over its pipelines: one extractor each).
+        variants = discover_sims()[key].spread_over_demo_targets(sim.demo_request(key))
         requests[key] = [get(key).request_model.model_validate(v) for v in variants]
     history = await AsyncHistory.open(paths.history_path)
     schedule = PollSchedule(steps=((0, 1.0),), jitter=0.1)

@@ -14,24 +14,18 @@ import asyncio
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from runmonitor.domain.errors import ServiceError
 from runmonitor.domain.status import RunStatus
 from runmonitor.engine import QueuedForQuota
 from runmonitor.services import registry
-from runmonitor.simulator.engine import Fault, FaultKind, epoch_ms
+from runmonitor.simulator.engine import Fault, FaultKind
 from runmonitor.simulator.server import Simulator
 from runmonitor.storage.history import IntentState, RunRecord
 
 if TYPE_CHECKING:
     from runmonitor.app.context import AppContext
-
-#: Services whose API hands out tokens that can expire (the others use fixed keys).
-TOKEN_SERVICES = ("cognite", "codestream")
-#: Services with a queue quota.
-QUOTA_SERVICES = ("connhex",)
-
 
 #: The simulator for storms: its clock is real time (the service's timestamps must agree with
 #: RunMonitor's, or looking up a create whose answer was lost searches the wrong minutes), and
@@ -73,14 +67,6 @@ def storm_phases(timeout_seconds: float = 1.5) -> list[Phase]:
     return [*single, Phase("mixed", mixed)]
 
 
-def _applies(service: str, fault: Fault) -> bool:
-    if fault.kind is FaultKind.QUOTA:
-        return service in QUOTA_SERVICES
-    if fault.kind is FaultKind.EXPIRED_TOKEN:
-        return service in TOKEN_SERVICES
-    return True
-
-
 @dataclass
 class Storm:
     """Runs the phases against ``sim``; ``rate`` is the share of requests that misbehave."""
@@ -108,14 +94,18 @@ class Storm:
             self.outages += 1
             self.sim.outage(self.outage_seconds)
             return
-        for service in self.sim.sims:
+        single = len(phase.faults) == 1
+        for service, service_sim in self.sim.sims.items():
             plan = self.sim.faults(service)
             share = self.rate / max(1, len(phase.faults))
             for fault in phase.faults:
-                if _applies(service, fault):
-                    # The next matching request surely misbehaves, then a share of the rest.
-                    plan.next(fault)
-                    plan.randomly(share if len(phase.faults) > 1 else self.rate, fault)
+                if service_sim.supports(fault.kind):  # e.g. a quota only where the vendor has one
+                    if single:
+                        # The next matching request surely misbehaves, then a share of the rest.
+                        # (A mixed phase adds none: each kind had its own phase, and a dozen sure
+                        # faults per service left over would keep failing long after the storm.)
+                        plan.next(fault)
+                    plan.randomly(self.rate if single else share, fault)
 
     def clear(self) -> None:
         for service in self.sim.sims:
@@ -149,39 +139,14 @@ class Storm:
 
 def final_statuses(sim: Simulator) -> dict[tuple[str, str], RunStatus]:
     """How every run on the simulator ended (or stands now), in RunMonitor's terms:
-    (service, run id) → status.
-
-    Cognite is the exception that proves the rule: a CDF "run" is a status report, and the
-    vendor's data cannot say which later report belongs to which of several sessions running
-    at once on one pipeline. The truth for a Cognite run is what the API shows: the first
-    ``success``/``failure`` report at or after it (see runmonitor/services/cognite.py).
-    """
+    (service, run id) → status. Each service's simulator says what its API shows
+    (:meth:`~runmonitor.simulator.engine.ServiceSim.final_statuses`)."""
     now = sim.clock.now()
     out: dict[tuple[str, str], RunStatus] = {}
     for key, service_sim in sim.sims.items():
         status_map = registry()[key].status_map
-        with service_sim.lock:
-            reports_of = getattr(service_sim, "reports", None) if key == "cognite" else None
-            by_target: dict[str, list[dict[str, Any]]] = {}
-            for run in service_sim.runs.values():
-                if reports_of is None:
-                    out[(key, run.id)] = status_map.map(run.status_at(now)).status
-                    continue
-                reports = by_target.get(run.target)
-                if reports is None:
-                    reports = by_target[run.target] = sorted(
-                        reports_of(run.target), key=lambda i: (i["createdTime"], i["id"])
-                    )
-                mine = epoch_ms(run.created)
-                ended = next(
-                    (
-                        r["status"]
-                        for r in reports
-                        if r["createdTime"] >= mine and r["status"] in ("success", "failure")
-                    ),
-                    "seen",
-                )
-                out[(key, run.id)] = status_map.map(ended).status
+        for run_id, vendor in service_sim.final_statuses(now).items():
+            out[(key, run_id)] = status_map.map(vendor).status
     return out
 
 

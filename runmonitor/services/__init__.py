@@ -1,9 +1,10 @@
 """The service registry.
 
-Every module in this package that defines ``SERVICE`` (a :class:`Service` subclass)
-is a service. Adding a sixth service means adding ``services/<key>.py`` and
-``simulator/<key>.py``; tabs, forms, the poller and the contract tests pick it up
-from here.
+Every module or subpackage in this package that defines ``SERVICE`` (a :class:`Service`
+subclass) is a service; ``base``, ``http``, ``auth`` and ``validators`` are the shared
+infrastructure. Adding a sixth service means adding ``services/<key>.py`` (or a
+``services/<key>/`` package) and ``simulator/<key>.py``; tabs, forms, the poller and
+the contract tests pick it up from here.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from functools import cache
 
 from runmonitor.services.base import Service
 
-_INFRASTRUCTURE = frozenset({"base", "http", "auth"})
+_INFRASTRUCTURE = frozenset({"base", "http", "auth", "validators"})
 
 AnyService = type[Service]  # type: ignore[type-arg]
 

@@ -4,7 +4,8 @@ Every service client talks HTTP through :class:`HttpSession`. It owns an
 ``httpx.AsyncClient`` with explicit timeouts, connection limits and a user agent;
 it caps response sizes and the time a whole answer may take, parses JSON defensively
 (bounded nesting and number sizes), logs requests without secrets, and turns transport
-exceptions and error statuses into :mod:`runmonitor.domain.errors` types. Vendor specifics
+exceptions and error statuses into :mod:`runmonitor.domain.errors` types (every httpx
+exception: a catch-all at the boundary lets none escape raw). Vendor specifics
 (error body shapes, Connhex's quota 429) come in through a ``classify`` hook, so the
 mapping itself stays in this module.
 
@@ -327,6 +328,48 @@ def error_for_transport(service: str, exc: httpx.TransportError) -> ServiceError
     return ConnectionFailed(f"Network error ({_short(exc)})", service=service)
 
 
+#: Every exception httpx raises: its four roots (``RequestError`` and ``HTTPStatusError`` are
+#: ``HTTPError``s). :meth:`HttpSession.request` maps all of them through :func:`error_for_httpx`.
+HTTPX_ERRORS: tuple[type[Exception], ...] = (
+    httpx.HTTPError,
+    httpx.InvalidURL,
+    httpx.CookieConflict,
+    httpx.StreamError,
+)
+
+
+def error_for_httpx(service: str, exc: Exception) -> ServiceError:
+    """The single mapping from any httpx exception (one of :data:`HTTPX_ERRORS`) to a RunMonitor
+    error: transport failures as :func:`error_for_transport` says, and the rest by what they
+    prove about the request."""
+    if isinstance(exc, httpx.TransportError):
+        return error_for_transport(service, exc)
+    if isinstance(exc, httpx.InvalidURL):
+        return ConnectionFailed(
+            f"Invalid URL ({_short(exc)})", service=service, may_have_reached_service=False
+        )
+    if isinstance(exc, httpx.DecodingError):
+        # An answer arrived (so the request reached the service) whose body does not decode as
+        # its Content-Encoding says, e.g. labelled gzip but not gzip.
+        return BadResponse(
+            f"The service's answer could not be decoded ({_short(exc)}); its body does not match "
+            "the Content-Encoding it was sent with",
+            service=service,
+            may_have_reached_service=True,
+        )
+    if isinstance(exc, httpx.TooManyRedirects):
+        return BadResponse(
+            f"The service redirected too many times ({_short(exc)}); check the base URL", service=service
+        )
+    # Anything else (a stream read twice, a cookie conflict, a status error raised by a hook)
+    # proves nothing about whether the request went out.
+    return ConnectionFailed(
+        f"The HTTP exchange failed ({type(exc).__name__}: {_short(exc)})",
+        service=service,
+        may_have_reached_service=True,
+    )
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return secret_registry.scrub(text[:200])
@@ -498,12 +541,8 @@ class HttpSession:
                     content = await self._read_capped(response)
                 finally:
                     await response.aclose()
-        except httpx.TransportError as exc:
-            raise error_for_transport(self.service, exc) from exc
-        except httpx.InvalidURL as exc:
-            raise ConnectionFailed(
-                f"Invalid URL ({_short(exc)})", service=self.service, may_have_reached_service=False
-            ) from exc
+        except HTTPX_ERRORS as exc:  # the catch-all: no httpx exception leaves this module
+            raise error_for_httpx(self.service, exc) from exc
         except TimeoutError as exc:  # the deadline, not a per-read timeout (those are httpx errors)
             raise TimedOut(
                 f"The service took too long to send its answer (over {self.deadline:g} s)",

@@ -266,6 +266,7 @@ class CodeStreamSim(ServiceSim):
         "skipped": 0.5,
     }
     default_credentials: ClassVar[dict[str, str]] = {"refresh_token": "sim-vra-refresh-7d3e91c4b25a"}
+    expiring_tokens = True
 
     #: The success status of execute: the spec allows 200 and 202 (VMware's own tools expect 202).
     create_status = 202

@@ -132,6 +132,7 @@ class ConnhexSim(ServiceSim):
         "fail_before_start": 1,
     }
     default_credentials: ClassVar[dict[str, str]] = {"token": "sim-connhex-token-7d41e9b2c5"}
+    queue_quota = True
 
     #: Unfinished jobs one user may have before creates get 429 (undocumented number).
     max_queued: int = 5

@@ -308,7 +308,9 @@ class ServiceSim:
     Subclasses set ``key`` (the service key), ``prefix`` (the base path under the
     simulator root), ``terminal`` statuses, ``scenarios`` with ``weights``, and
     default credentials; they register routes in :meth:`setup_routes` and answer in
-    the vendor's own shapes.
+    the vendor's own shapes. They also declare what of the vendor's behaviour they
+    simulate (``expiring_tokens``, ``queue_quota``), so drills and benchmarks never
+    name a service.
     """
 
     key: ClassVar[str]
@@ -317,6 +319,12 @@ class ServiceSim:
     scenarios: ClassVar[dict[str, Timeline]] = {}
     weights: ClassVar[dict[str, float]] = {}
     default_credentials: ClassVar[dict[str, str]] = {}
+    #: The API hands out tokens that can expire (the others use fixed keys): an EXPIRED_TOKEN
+    #: fault invalidates them (:meth:`expire_tokens`).
+    expiring_tokens: ClassVar[bool] = False
+    #: The vendor has a quota on queued work: a QUOTA fault answers with its own refusal
+    #: (:meth:`quota_response`), which the client reads as "wait for work to finish".
+    queue_quota: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -372,6 +380,30 @@ class ServiceSim:
 
     def quota_response(self) -> SimResponse:
         return self.error(429, "Too many requests")
+
+    @classmethod
+    def supports(cls, kind: FaultKind) -> bool:
+        """Whether faults of ``kind`` mean something for this vendor (a fault storm injects only
+        those): every kind, but QUOTA only with a ``queue_quota`` and EXPIRED_TOKEN only with
+        ``expiring_tokens``."""
+        if kind is FaultKind.QUOTA:
+            return cls.queue_quota
+        if kind is FaultKind.EXPIRED_TOKEN:
+            return cls.expiring_tokens
+        return True
+
+    @classmethod
+    def spread_over_demo_targets(cls, demo: dict[str, Any]) -> list[dict[str, Any]]:
+        """Create requests like ``demo`` (a :meth:`demo_request`) spread over the demo targets,
+        where many runs on one target would cost more than real use does (benchmarks create
+        hundreds of runs). One target is enough for most vendors."""
+        return [demo]
+
+    def final_statuses(self, now: float) -> dict[str, str]:
+        """Run id → the vendor status each run ended with (or stands at) ``now``, as the API
+        shows it: the truth a drill compares RunMonitor's records with."""
+        with self.lock:
+            return {run.id: run.status_at(now) for run in self.runs.values()}
 
     # -- helpers for subclasses --------------------------------------------------------
     def route(self, method: str, pattern: str, handler: Handler) -> None:

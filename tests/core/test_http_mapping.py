@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import UTC, datetime
 
 import httpx
@@ -10,8 +11,10 @@ import pytest
 from runmonitor.domain import errors
 from runmonitor.domain.redact import secret_registry
 from runmonitor.services.http import (
+    HTTPX_ERRORS,
     HttpSession,
     decode_json,
+    error_for_httpx,
     error_for_status,
     error_for_transport,
     parse_retry_after,
@@ -163,6 +166,77 @@ def test_transport_errors_say_whether_the_request_went_out() -> None:
     assert pool.may_have_reached_service is False
 
 
+#: Every exception class httpx exports.
+HTTPX_EXCEPTIONS = sorted(
+    (
+        c
+        for c in vars(httpx).values()
+        if inspect.isclass(c) and issubclass(c, Exception) and c.__module__.startswith("httpx")
+    ),
+    key=lambda c: c.__name__,
+)
+
+
+def _httpx_exception(cls: type[Exception]) -> Exception:
+    """An instance of ``cls`` made the way httpx makes one."""
+    request = httpx.Request("GET", "https://api.example.com/x")
+    if issubclass(cls, httpx.StreamError) and cls is not httpx.StreamError:
+        return cls()
+    if issubclass(cls, httpx.HTTPStatusError):
+        return cls("boom", request=request, response=httpx.Response(500, request=request))
+    if issubclass(cls, httpx.RequestError):
+        return cls("boom", request=request)
+    return cls("boom")
+
+
+def test_the_boundary_catches_every_exception_httpx_exports() -> None:
+    assert len(HTTPX_EXCEPTIONS) > 20
+    uncaught = [c.__name__ for c in HTTPX_EXCEPTIONS if not issubclass(c, HTTPX_ERRORS)]
+    assert not uncaught
+
+
+@pytest.mark.parametrize("cls", HTTPX_EXCEPTIONS, ids=lambda c: c.__name__)
+async def test_no_httpx_exception_escapes_a_request(cls: type[Exception]) -> None:
+    raised = _httpx_exception(cls)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        raise raised
+
+    # A mock transport: most of these (a stream read twice, a cookie conflict) no server can cause.
+    session = HttpSession("s", "https://api.example.com", transport=httpx.MockTransport(handler))
+    try:
+        with pytest.raises(errors.ServiceError) as info:
+            await session.request("GET", "x")
+    finally:
+        await session.aclose()
+    assert type(info.value) in errors.ERROR_KINDS
+    assert info.value.service == "s"
+    assert info.value.__cause__ is raised
+    assert str(info.value).strip()
+    assert type(error_for_httpx("s", raised)) is type(info.value)
+
+
+def test_httpx_errors_beyond_transport_say_whether_the_request_went_out() -> None:
+    request = httpx.Request("GET", "http://127.0.0.1/")
+    decoding = error_for_httpx("s", httpx.DecodingError("bad gzip", request=request))
+    assert type(decoding) is errors.BadResponse
+    assert decoding.may_have_reached_service is True  # an answer arrived
+    assert "could not be decoded" in decoding.message
+    invalid = error_for_httpx("s", httpx.InvalidURL("no host"))
+    assert type(invalid) is errors.ConnectionFailed
+    assert invalid.may_have_reached_service is False
+    assert invalid.message == "Invalid URL (no host)"
+    redirects = error_for_httpx("s", httpx.TooManyRedirects("loop", request=request))
+    assert type(redirects) is errors.BadResponse
+    other = error_for_httpx("s", httpx.StreamConsumed())
+    assert type(other) is errors.ConnectionFailed
+    assert other.may_have_reached_service is True
+    assert "StreamConsumed" in other.message
+    transport = error_for_httpx("s", httpx.ConnectError("refused", request=request))
+    assert type(transport) is errors.ConnectionFailed
+    assert transport.may_have_reached_service is False
+
+
 def test_error_messages_never_carry_registered_secrets() -> None:
     secret_registry.register(["s3cr3t-value-xyz"])
     error = error_for_status("s", 400, {"message": "token s3cr3t-value-xyz is malformed"}, httpx.Headers())
@@ -208,7 +282,5 @@ async def test_body_size_is_capped_even_without_content_length() -> None:
         (errors.ServerError("boom"), "failed", "Failed: boom"),
     ],
 )
-def test_check_outcome_reads_the_same_everywhere(
-    error: errors.ServiceError, outcome: str, text: str
-) -> None:
+def test_check_outcome_reads_the_same_everywhere(error: errors.ServiceError, outcome: str, text: str) -> None:
     assert errors.check_outcome(error) == (outcome, text)

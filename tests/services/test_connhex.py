@@ -27,9 +27,9 @@ from runmonitor.services.connhex import (
     ConnhexConnection,
     ConnhexExportRequest,
     classify_connhex_error,
-    parse_iso_duration,
     parse_status_body,
 )
+from runmonitor.services.validators import parse_iso_duration
 from runmonitor.simulator import Fault, FaultKind, Simulator
 from runmonitor.simulator.connhex import ConnhexSim
 from tests.helpers import client_for, distinct_statuses, follow, request_for
@@ -236,6 +236,11 @@ def test_bad_request_values_are_refused_naming_the_field(
     with pytest.raises(ValidationError) as info:
         ConnhexExportRequest.model_validate(data)
     assert loc in locs(info), info.value
+
+
+def test_a_label_count_mismatch_says_both_counts() -> None:
+    with pytest.raises(ValidationError, match="one label per data source: 2 sources, 1 label"):
+        ConnhexExportRequest.model_validate({"items": [item(target="urn:a, urn:b", target_label="only one")]})
 
 
 @pytest.mark.parametrize(
@@ -693,7 +698,7 @@ async def test_check_connection_reports_the_export_count(sim: Simulator) -> None
     sim.start_external_run(KEY, "*")
     async with client_for(sim, KEY) as client:
         text = await client.check_connection()
-    assert "1 export(s)" in text
+    assert "1 export visible" in text
     assert sim.requests(KEY, "GET")[0].query == "pageSize=1"
 
 

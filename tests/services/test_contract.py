@@ -28,6 +28,7 @@ from runmonitor.domain.status import RunStatus
 from runmonitor.services import get, registry
 from runmonitor.services.base import CreateRequest, ServiceConfig
 from runmonitor.simulator import Fault, FaultKind, Simulator
+from runmonitor.simulator.engine import ServiceSim
 from runmonitor.simulator.server import discover_sims
 from tests.helpers import client_for, follow, request_for
 
@@ -38,6 +39,37 @@ SIMS = discover_sims()
 def test_the_simulator_knows_the_same_services_as_the_clients() -> None:
     """The simulator finds its services itself (it never imports the clients): both lists agree."""
     assert sorted(SIMS) == sorted(SERVICES)
+
+
+@pytest.mark.parametrize("key", SERVICES)
+def test_the_simulator_declares_the_vendor_behaviour_it_simulates(key: str) -> None:
+    sim_cls = SIMS[key]
+    # Tokens that can expire are expired by the simulator that declares them, and only there.
+    assert sim_cls.expiring_tokens == (sim_cls.expire_tokens is not ServiceSim.expire_tokens)
+    assert sim_cls.supports(FaultKind.EXPIRED_TOKEN) is sim_cls.expiring_tokens
+    assert sim_cls.supports(FaultKind.QUOTA) is sim_cls.queue_quota
+    if sim_cls.queue_quota:
+        assert sim_cls.quota_response is not ServiceSim.quota_response, (
+            "a quota answers in the vendor's words"
+        )
+    others = set(FaultKind) - {FaultKind.QUOTA, FaultKind.EXPIRED_TOKEN}
+    assert all(sim_cls.supports(kind) for kind in others)
+
+
+def test_some_simulator_has_each_optional_behaviour() -> None:
+    """Else a fault storm would inject no QUOTA or EXPIRED_TOKEN fault at all."""
+    assert any(SIMS[key].queue_quota for key in SERVICES)
+    assert any(SIMS[key].expiring_tokens for key in SERVICES)
+
+
+@pytest.mark.parametrize("key", SERVICES)
+def test_demo_requests_spread_over_targets_are_valid_and_distinct(key: str) -> None:
+    with Simulator(seed=3) as sim:
+        demo = sim.demo_request(key)
+    variants = SIMS[key].spread_over_demo_targets(demo)
+    assert variants and variants[0].keys() == demo.keys()
+    requests = [get(key).request_model.model_validate(v) for v in variants]
+    assert len({r.target() for r in requests}) == len(requests)
 
 
 def test_all_five_services_are_registered() -> None:
@@ -221,8 +253,10 @@ async def test_create_is_never_duplicated(sim: Simulator, key: str, fault: Fault
             assert not idempotent or isinstance(exc, RateLimited), (
                 f"{key} takes a client-chosen id, so it should have retried safely: {exc!r}"
             )
-            if fault.kind is FaultKind.QUOTA and key == "connhex":
+            if fault.kind is FaultKind.QUOTA and SIMS[key].queue_quota:
                 assert isinstance(exc, QuotaReached)
+            elif fault.kind is FaultKind.QUOTA:  # a plain 429: no quota the client knows of
+                assert not isinstance(exc, QuotaReached)
             if fault.kind in (FaultKind.RATE_LIMIT, FaultKind.QUOTA):
                 assert isinstance(exc, RateLimited)
                 assert exc.may_have_reached_service is False

@@ -2,7 +2,8 @@
 
 A real HTTP server on 127.0.0.1 answers according to the first segment of the path: bodies over
 the size cap (announced or streamed), JSON nested 100,000 deep, numbers with thousands of
-digits, invalid UTF-8, an answer trickled a byte at a time. They are read through HttpSession
+digits, invalid UTF-8, a body labelled gzip that is not gzip, an answer trickled a byte at a
+time. They are read through HttpSession
 and through a real service client (Marquez), and must each end as a BadResponse or TimedOut:
 never a RecursionError, a ValueError or a hang.
 """
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 
 from runmonitor.domain.errors import BadResponse, ServerError, ServiceError, TimedOut
@@ -72,6 +74,8 @@ class _Hostile(BaseHTTPRequestHandler):
                 self._huge(chunked=True)
             elif kind == "trickle":
                 self._trickle()
+            elif kind == "gzip-lie":
+                self._gzip_lie()
             else:
                 status, body = BODIES.get(kind, (404, b'{"message": "no such case"}'))
                 self.send_response(status)
@@ -97,6 +101,15 @@ class _Hostile(BaseHTTPRequestHandler):
         if chunked:
             self.wfile.write(b"0\r\n\r\n")
         self.close_connection = True
+
+    def _gzip_lie(self) -> None:
+        body = b'{"name": "default", "ownerName": "me"}'  # plain JSON, labelled gzip
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Encoding", "gzip")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def _trickle(self) -> None:
         body = b'{"name": "default"}' + b" " * 200
@@ -179,6 +192,30 @@ async def test_lone_surrogates_are_replaced_so_the_text_can_be_stored(hostile: s
         said = await client.check_connection()
     assert "namespace 'default\ufffd' (owner \U0001f600)" in said  # a valid pair is kept
     assert said.encode("utf-8")
+
+
+async def test_a_body_labelled_gzip_that_is_not_is_a_bad_response_that_may_have_reached(
+    hostile: str,
+) -> None:
+    session = HttpSession("hostile", hostile, timeout=10)
+    try:
+        with pytest.raises(BadResponse, match="could not be decoded") as info:
+            await session.request("GET", "gzip-lie")
+        assert type(info.value) is BadResponse
+        assert info.value.service == "hostile"
+        assert info.value.may_have_reached_service is True  # an answer came: the request got there
+        assert isinstance(info.value.__cause__, httpx.DecodingError)
+        assert (await session.request("GET", "ok")).status_code == 200
+    finally:
+        await session.aclose()
+
+
+async def test_a_service_client_reports_a_gzip_lie_as_a_bad_response(hostile: str) -> None:
+    cls = get("marquez")
+    async with cls(cls.config_model(base_url=f"{hostile}/gzip-lie", timeout_seconds=10)) as client:
+        with pytest.raises(BadResponse, match="could not be decoded") as info:
+            await client.check_connection()
+    assert info.value.service == "marquez"
 
 
 async def test_an_answer_trickled_byte_by_byte_hits_the_deadline(hostile: str) -> None:
