@@ -419,7 +419,7 @@ def test_doctor_reports_each_part_and_fails_on_a_broken_profile(home: Home) -> N
     text = home.run("doctor", "--timeout", "3")
     assert text.returncode == 1
     assert "FAIL  dead (invision)" in text.stdout and "OK    prod (invision)" in text.stdout
-    assert "1 problem(s) found." in text.stdout
+    assert "1 problem found." in text.stdout
 
 
 # -- the command line as a whole ------------------------------------------------------------------

@@ -318,7 +318,7 @@ def _print_report(report: dict[str, Any]) -> None:
         for warning in item.get("warnings", []):
             say(f"        warning: {warning}")
     if report["problems"]:
-        say(f"{len(report['problems'])} problem(s) found.")
+        say(f"{plural(len(report['problems']), 'problem')} found.")
     else:
         say("Everything RunMonitor needs works.")
 

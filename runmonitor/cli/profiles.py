@@ -27,6 +27,7 @@ from runmonitor.cli.output import (
     say_json,
 )
 from runmonitor.domain.errors import AuthFailed, ServiceError, check_outcome
+from runmonitor.domain.text import plural
 from runmonitor.services import get, registry
 from runmonitor.storage.settings.model import Profile, ProfileError, secret_fields
 
@@ -190,7 +191,10 @@ async def _cmd_export(args: argparse.Namespace) -> int:
     workspace = await open_workspace()
     ids = [str(workspace.profile(name).id) for name in args.profile] if args.profile else None
     count = export_profiles(workspace.settings, Path(args.file), profile_ids=ids)
-    say(f"Exported {count} profile(s) to {args.file} (no secrets; they are listed as needed after import).")
+    say(
+        f"Exported {plural(count, 'profile')} to {args.file} "
+        "(no secrets; they are listed as needed after import)."
+    )
     return EXIT_OK
 
 

@@ -33,6 +33,7 @@ from runmonitor.app.overview import Overview, overview
 from runmonitor.domain.errors import ProfileGone, ServiceError, check_outcome
 from runmonitor.domain.events import EventKind
 from runmonitor.domain.models import RunAction
+from runmonitor.domain.text import plural
 from runmonitor.engine import Health, ProfileHealth, RunEvent
 from runmonitor.notify.policy import Notification
 from runmonitor.services import registry
@@ -519,7 +520,7 @@ class Controller(QObject):
         self.banners.show_message(
             "export",
             "info",
-            f"Exported {count} profile(s) to {path}. Secrets are not in the file: whoever imports it "
+            f"Exported {plural(count, 'profile')} to {path}. Secrets are not in the file: whoever imports it "
             "enters them.",
         )
 
@@ -559,7 +560,7 @@ class Controller(QObject):
         changed = [*outcome.added, *outcome.replaced]
         needing = [p.name for p in changed if str(p.id) in self.context.sign_in_needed]
         text = (
-            f"Imported {len(outcome.added)} profile(s), replaced {len(outcome.replaced)}, "
+            f"Imported {plural(len(outcome.added), 'profile')}, replaced {len(outcome.replaced)}, "
             f"skipped {outcome.skipped}."
         )
         if needing:

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from runmonitor.domain.text import plural
 from runmonitor.services import registry
 from runmonitor.storage.settings.store import ImportPlan
 from runmonitor.ui.run_model import plain_tooltip
@@ -40,7 +41,7 @@ class ImportDialog(QDialog):
         intro = QLabel()
         intro.setTextFormat(Qt.TextFormat.PlainText)
         intro.setWordWrap(True)
-        text = f"{path.name} holds {len(plan.profiles)} profile(s). Secrets are never in an export: "
+        text = f"{path.name} holds {plural(len(plan.profiles), 'profile')}. Secrets are never in an export: "
         text += "enter them after the import."
         if clashes:
             text += f" {len(clashes)} clash with profiles you have; choose what happens to each."

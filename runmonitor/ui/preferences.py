@@ -52,6 +52,7 @@ from runmonitor.domain.status import RunStatus
 from runmonitor.engine import RunEvent
 from runmonitor.notify.hooks import HookResult, run_hook
 from runmonitor.notify.policy import Notification, describe_event, plain_text
+from runmonitor.services import registry
 from runmonitor.storage.history import RunRecord
 from runmonitor.storage.settings.model import (
     COALESCED,
@@ -162,10 +163,11 @@ def hook_json(hook: HookConfig) -> dict[str, Any]:
 
 
 def sample_notification(kind: str, now: datetime | None = None) -> Notification:
-    """A made-up notification of ``kind`` about a made-up Marquez run, for "Test command"."""
+    """A made-up notification of ``kind`` about a made-up run of the first service, for "Test command"."""
     now = now or datetime.now(UTC)
     status = _SAMPLE_STATUS.get(kind, RunStatus.FAILED)
-    ref = RunRef(service="marquez", target="sample_job", run_id="00000000-0000-4000-8000-000000000000")
+    service = next(iter(registry()))
+    ref = RunRef(service=service, target="sample", run_id="00000000-0000-4000-8000-000000000000")
     snapshot = RunSnapshot(
         ref=ref,
         status=status,
@@ -195,7 +197,7 @@ def sample_notification(kind: str, now: datetime | None = None) -> Notification:
     event = RunEvent(
         kind=event_kind,
         at=now,
-        service="marquez",
+        service=service,
         profile_id="sample",
         run=record,
         previous=RunStatus.RUNNING,
@@ -208,7 +210,7 @@ def sample_notification(kind: str, now: datetime | None = None) -> Notification:
         body=body,
         urgency="normal",
         sticky=False,
-        service="marquez",
+        service=service,
         profile_id="sample",
         run_ids=(0,),
         kind=kind,

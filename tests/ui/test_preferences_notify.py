@@ -258,7 +258,7 @@ def test_the_sample_carries_the_first_chosen_kind() -> None:
     env = hook_env(sample_notification(FIXED))
     assert env["RUNMONITOR_EVENT"] == "fixed"
     assert env["RUNMONITOR_STATUS"] == "SUCCEEDED"
-    assert env["RUNMONITOR_TARGET"] == "sample_job"
+    assert env["RUNMONITOR_TARGET"] == "sample"
     assert env["RUNMONITOR_TITLE"].startswith("Test: ")
 
 

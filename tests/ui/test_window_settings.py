@@ -88,7 +88,7 @@ def test_export_then_import_with_a_clash_decided_in_the_dialog(
     run(qtbot, window.controller.export_to(target))
     exported = json.loads(target.read_text())
     assert len(exported["profiles"]) == 5
-    assert "Exported 5 profile(s)" in (window.banners.text_of("export") or "")
+    assert "Exported 5 profiles" in (window.banners.text_of("export") or "")
     dialog = run(qtbot, window.controller.import_from(target))
     assert dialog is not None
     assert len(dialog.choices) == 5  # every profile clashes with itself (same id)
