@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from runmonitor.domain.clock import SystemClock, WaitingClock
+from runmonitor.domain.errors import ProfileGone
 from runmonitor.domain.events import EventKind
 from runmonitor.domain.models import RunSnapshot
 from runmonitor.domain.schedule import PollSchedule
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 AnyService = Service[Any, Any]
 ClientProvider = Callable[[str], AnyService]
-"""Gives the live client of a profile id (raises KeyError for an unknown profile)."""
+"""Gives the live client of a profile id (raises :class:`ProfileGone` for an unknown profile)."""
 
 
 @dataclass
@@ -186,7 +187,7 @@ class EngineCore:
     def _track(self, record: RunRecord, *, due: float, quiet: bool = False) -> TrackedRun:
         try:
             host = self._host_of(self._client(record.profile_id))
-        except KeyError:
+        except ProfileGone:
             host = f"profile:{record.profile_id}"
         age = max(0.0, (self.clock.now() - record.first_seen_at).total_seconds())
         tracked = TrackedRun(
@@ -253,7 +254,7 @@ class EngineCore:
         profile = self._profile_of(kind, key)
         try:
             return self._host_of(self._client(profile or ""))
-        except KeyError:
+        except ProfileGone:
             return f"profile:{profile}"
 
     def _set_due(self, kind: str, key: Any, due: float) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
+from runmonitor.domain.errors import ProfileGone
 from runmonitor.engine.core import EngineCore, TrackedRun
 from runmonitor.engine.events import Health, ProfileHealth
 
@@ -40,7 +41,7 @@ class HealthReport(EngineCore):
             if watches.get(profile_id):
                 try:
                     names.add(self._host_of(self._client(profile_id)))
-                except KeyError:
+                except ProfileGone:
                     pass
             hosts = [self._hosts[name] for name in sorted(names) if name in self._hosts]
             base = ProfileHealth(

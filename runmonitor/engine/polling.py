@@ -17,6 +17,7 @@ from runmonitor.domain.errors import (
     AuthFailed,
     Forbidden,
     NotFound,
+    ProfileGone,
     RateLimited,
     ServerError,
     ServiceError,
@@ -24,6 +25,7 @@ from runmonitor.domain.errors import (
 from runmonitor.domain.events import EventKind, transition_event
 from runmonitor.domain.models import Capability, RunAction, RunRef, RunSnapshot
 from runmonitor.domain.status import RunStatus
+from runmonitor.domain.text import format_duration
 from runmonitor.engine.core import HostState, TrackedRun
 from runmonitor.engine.events import RunEvent
 from runmonitor.engine.hosts import Hosts
@@ -135,7 +137,7 @@ class Polling(Hosts):
             self._auth_strikes.pop(record.profile_id, None)
         except asyncio.CancelledError:
             raise
-        except KeyError:
+        except ProfileGone:
             log.warning("run %s belongs to profile %s, which no longer exists", record.id, record.profile_id)
             self._runs.pop(record.id, None)
         except Exception as exc:  # a bug must not stop this run from being followed
@@ -166,7 +168,7 @@ class Polling(Hosts):
                 # Stable text (the time of the last beat, not its age), so that every later
                 # check of the same silence is not another transition.
                 "detail": f"no heartbeat since {beat:%Y-%m-%d %H:%M:%S} UTC (expected every "
-                f"{_duration(schedule.heartbeat_interval)})",
+                f"{format_duration(schedule.heartbeat_interval)})",
             }
         )
 
@@ -367,7 +369,7 @@ class Polling(Hosts):
                 self._push(due, "watch", watch_id)
         except asyncio.CancelledError:
             raise
-        except KeyError:
+        except ProfileGone:
             self._watches.pop(watch_id, None)
         except Exception:
             log.exception("watching %s failed unexpectedly", watch_id)
@@ -379,12 +381,3 @@ class Polling(Hosts):
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-def _duration(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
