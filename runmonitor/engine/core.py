@@ -301,5 +301,21 @@ class EngineCore:
             error_kind=error_kind,
         )
 
+    def _emit_intent(
+        self, kind: EventKind, intent: IntentRecord, message: str, *, error_kind: str | None = None
+    ) -> None:
+        """Announce something that happened to a create (queued, unconfirmed, failed)."""
+        self._emit(
+            RunEvent(
+                kind,
+                self.clock.now(),
+                intent.service,
+                intent.profile_id,
+                intent=intent,
+                message=message,
+                error_kind=error_kind,
+            )
+        )
+
     def in_flight(self) -> int:
         return self._in_flight

@@ -18,7 +18,7 @@ from runmonitor.domain.events import EventKind
 from runmonitor.domain.models import Capability, RunSnapshot
 from runmonitor.domain.redact import MASK, redact_json
 from runmonitor.engine.core import AnyService, HostState, QueuedCreate
-from runmonitor.engine.events import QueuedForQuota, RunEvent
+from runmonitor.engine.events import QueuedForQuota
 from runmonitor.engine.polling import Polling
 from runmonitor.services.base import CreateRequest
 from runmonitor.storage.history import IntentRecord, IntentState, RunRecord
@@ -91,16 +91,11 @@ class Creates(Polling):
         self._push(due, "intent", intent.id)
         self._kick()
         retry_at = self.clock.now() + timedelta(seconds=wait)
-        self._emit(
-            RunEvent(
-                EventKind.CREATE_QUEUED,
-                self.clock.now(),
-                updated.service,
-                updated.profile_id,
-                intent=updated,
-                message=f"{exc.message}; will try again at {retry_at:%H:%M:%S}",
-                error_kind=exc.kind,
-            )
+        self._emit_intent(
+            EventKind.CREATE_QUEUED,
+            updated,
+            f"{exc.message}; will try again at {retry_at:%H:%M:%S}",
+            error_kind=exc.kind,
         )
         return QueuedForQuota(
             f"{exc.message}. The run is queued and will be created when the quota frees.",
@@ -111,17 +106,7 @@ class Creates(Polling):
         )
 
     def _emit_create_problem(self, kind: EventKind, intent: IntentRecord, exc: ServiceError) -> None:
-        self._emit(
-            RunEvent(
-                kind,
-                self.clock.now(),
-                intent.service,
-                intent.profile_id,
-                intent=intent,
-                message=str(exc),
-                error_kind=exc.kind,
-            )
-        )
+        self._emit_intent(kind, intent, str(exc), error_kind=exc.kind)
 
     # -- creates whose outcome is unknown ---------------------------------------------------
     async def lookup_intent(self, intent_id: str) -> list[RunSnapshot]:

@@ -27,7 +27,6 @@ from typing import Any
 from runmonitor.domain.events import EventKind
 from runmonitor.engine.core import HostState, QueuedCreate
 from runmonitor.engine.creates import Creates
-from runmonitor.engine.events import RunEvent
 from runmonitor.engine.health import HealthReport
 from runmonitor.storage.history import IntentState
 
@@ -50,16 +49,10 @@ class PollingEngine(Creates, HealthReport):
             return
         self._stopping = False
         for intent in await self.history.mark_pending_unconfirmed():
-            self._emit(
-                RunEvent(
-                    EventKind.CREATE_UNCONFIRMED,
-                    self.clock.now(),
-                    intent.service,
-                    intent.profile_id,
-                    intent=intent,
-                    message="RunMonitor stopped before the service confirmed this create; "
-                    "look it up or discard it",
-                )
+            self._emit_intent(
+                EventKind.CREATE_UNCONFIRMED,
+                intent,
+                "RunMonitor stopped before the service confirmed this create; look it up or discard it",
             )
         now = self.clock.monotonic()
         for record in await self.history.open_runs():
