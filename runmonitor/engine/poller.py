@@ -6,7 +6,9 @@ most one request in flight per run and a bounded number per host, honours Retry-
 and rate limits per host, backs off on errors, treats a host that stops answering as
 down (one probe at a time, then one catch-up round when it answers again), and detects
 transitions by comparing normalised snapshots. Every answer is written to the history
-before subscribers hear about it; nothing here imports Qt.
+before subscribers hear about it; nothing here imports Qt. Time is read and waited on only
+through the injected clock (:class:`~runmonitor.domain.clock.WaitingClock`), so a test can
+drive the engine with a fake one.
 
 Typical use::
 
