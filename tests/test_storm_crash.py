@@ -35,7 +35,7 @@ pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSI
 
 async def prepare_home(sim: Simulator, home: Path) -> None:
     """Demo profiles on ``sim`` whose keys are in a file the worker processes can read."""
-    from runmonitor.app.context import _add_demo_profiles
+    from runmonitor.app.demo import add_demo_profiles as _add_demo_profiles
 
     paths = app_paths({"RUNMONITOR_HOME": str(home)})
     workspace = await Workspace.open(paths, secret_mode="session")

@@ -1,7 +1,7 @@
 """Everything a running RunMonitor holds: workspace, history, polling engine (and the demo simulator).
 
 Qt-free: the window and any other front end open one :class:`AppContext`, subscribe to the
-engine's events, and close it on the way out.
+engine's events, and close it on the way out. The demo's wiring is in :mod:`runmonitor.app.demo`.
 """
 
 from __future__ import annotations
@@ -14,24 +14,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runmonitor.app.demo import add_demo_profiles, start_demo_runs, start_demo_simulator
 from runmonitor.app.workspace import Workspace
-from runmonitor.domain.errors import AuthFailed, ServiceError
+from runmonitor.domain.errors import AuthFailed
 from runmonitor.engine import PollingEngine
-from runmonitor.services import get, registry
 from runmonitor.storage.history import AsyncHistory, HistoryError
 from runmonitor.storage.paths import AppPaths, app_paths
-from runmonitor.storage.settings.model import Profile, ProfileError, secret_fields
+from runmonitor.storage.settings.model import Profile, ProfileError
 from runmonitor.storage.settings.store import Notice
 
 log = logging.getLogger(__name__)
 
-#: Demo runs last a quarter of their usual simulated time; the simulator's clock stays real,
-#: so durations and "checked … ago" read true.
-DEMO_DURATION_SCALE = 0.25
-
 
 @dataclass
 class AppContext:
+    """The workspace, history and engine of one running RunMonitor, opened and closed together."""
+
     workspace: Workspace
     history: AsyncHistory
     engine: PollingEngine
@@ -57,9 +55,7 @@ class AppContext:
         with a few runs and watches under way unless ``demo_runs`` is False."""
         scratch_home = None
         if demo and simulator is None:
-            from runmonitor.simulator import Simulator
-
-            simulator = Simulator(seed=2026, duration_scale=DEMO_DURATION_SCALE).start()
+            simulator = start_demo_simulator()
         if demo and paths is None:
             # The demo never touches the person's real settings, keyring or history.
             scratch_home = Path(tempfile.mkdtemp(prefix="runmonitor-demo-"))
@@ -68,7 +64,7 @@ class AppContext:
         # The demo keeps its (fake) keys in memory: never in the person's keyring.
         workspace = await Workspace.open(paths, secret_mode="session" if demo else None)
         if demo:
-            await _add_demo_profiles(workspace, simulator)
+            await add_demo_profiles(workspace, simulator)
         history, scratch_history = await _open_history(paths, workspace)
 
         def provider(profile_id: str) -> Any:
@@ -85,7 +81,7 @@ class AppContext:
         await context.open_clients()
         await engine.start()
         if demo and demo_runs:
-            await _start_demo_runs(context)
+            await start_demo_runs(context)
         return context
 
     async def open_clients(self) -> None:
@@ -96,11 +92,7 @@ class AppContext:
     async def open_client(self, profile: Profile) -> None:
         try:
             await self.workspace.client(profile)
-        except ProfileError as exc:  # one broken profile must not keep the app from starting
-            self.sign_in_needed[str(profile.id)] = str(exc)
-            self.engine.pause(str(profile.id))
-            return
-        except AuthFailed as exc:
+        except (ProfileError, AuthFailed) as exc:  # one broken profile must not keep the app from starting
             self.sign_in_needed[str(profile.id)] = str(exc)
             self.engine.pause(str(profile.id))
             return
@@ -154,38 +146,3 @@ async def _open_history(paths: AppPaths, workspace: Workspace) -> tuple[AsyncHis
             )
         )
         return await AsyncHistory.open(scratch / "history.sqlite3"), scratch
-
-
-async def _add_demo_profiles(workspace: Workspace, simulator: Any) -> None:
-    for key in registry():
-        if any(p.service == key for p in workspace.settings.profiles):
-            continue
-        values = simulator.demo_connection(key)
-        secrets = {name: values.pop(name) for name in list(values) if name in secret_fields(key)}
-        profile = Profile(service=key, name="demo", connection=values)
-        await workspace.add_profile(profile, {k: str(v) for k, v in secrets.items() if v})
-
-
-async def _start_demo_runs(context: AppContext) -> None:
-    """A few runs on every service, and watches that pick up runs 'someone else' starts."""
-    sim = context.simulator
-    for profile in context.profiles():
-        cls = get(profile.service)
-        request = cls.request_model.model_validate(sim.demo_request(profile.service))
-        for _ in range(2):
-            try:
-                await context.engine.create_run(str(profile.id), request)
-            except ServiceError as exc:
-                log.info("demo run on %s not created: %s", profile.service, exc)
-        client = context.workspace.cached_client(str(profile.id))
-        if "watch" in {c.value for c in cls.capabilities}:
-            target = client.list_target_for(request)
-            try:
-                await context.engine.watch(str(profile.id), target)
-            except (ServiceError, ValueError) as exc:
-                log.info("demo watch on %s not started: %s", profile.service, exc)
-            for _ in range(2):
-                try:
-                    sim.start_external_run(profile.service, target if target != "*" else "*")
-                except (NotImplementedError, KeyError, ValueError) as exc:
-                    log.info("no external demo run on %s: %s", profile.service, exc)

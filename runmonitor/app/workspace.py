@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from runmonitor.domain.errors import ProfileGone
 from runmonitor.services.base import STORED_CONTEXT, Service
 from runmonitor.storage.paths import AppPaths, app_paths
 from runmonitor.storage.secrets import SecretStore, open_secret_store
@@ -197,8 +198,14 @@ class Workspace:
         return client
 
     def cached_client(self, profile_id: str) -> AnyService:
-        """The client opened for ``profile_id`` (for the polling engine's provider)."""
-        return self._clients[profile_id]
+        """The client opened for ``profile_id`` (for the polling engine's provider).
+
+        Raises :class:`ProfileGone` when no client is open for it (the profile was removed,
+        or it could not sign in)."""
+        try:
+            return self._clients[profile_id]
+        except KeyError:
+            raise ProfileGone(profile_id) from None
 
     async def _drop_client(self, profile_id: str) -> None:
         client = self._clients.pop(profile_id, None)

@@ -59,10 +59,11 @@ from datetime import UTC, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from typing import Literal
 
+from runmonitor.domain.clock import Clock
 from runmonitor.domain.events import EventKind
 from runmonitor.domain.redact import redact_url, secret_registry
 from runmonitor.domain.status import RunStatus
-from runmonitor.engine import Clock, RunEvent
+from runmonitor.engine import RunEvent
 from runmonitor.storage.history import RunRecord
 from runmonitor.storage.settings.model import COALESCED, FIXED, NotificationPrefs, PolicyOptions
 

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 from runmonitor.app.context import AppContext
+from runmonitor.app.demo import add_demo_profiles
+from runmonitor.services import registry
+from runmonitor.simulator import Simulator
 from runmonitor.storage.history import SCHEMA_VERSION, HistoryStore
 from runmonitor.storage.paths import app_paths
 
@@ -52,3 +55,24 @@ async def test_an_unusable_history_is_kept_and_the_app_starts_anyway(
         await context.close()
     assert digest(paths.history_path) == before
     assert not scratch.exists()
+
+
+async def test_the_demo_opens_one_signed_in_profile_per_service_and_leaves_no_files() -> None:
+    with Simulator(seed=3) as sim:
+        context = await AppContext.open(demo=True, simulator=sim, demo_runs=False)
+        try:
+            assert context.demo
+            home = context.scratch_home
+            assert home is not None and home.exists()
+            assert sorted(p.service for p in context.profiles()) == sorted(registry())
+            assert {p.name for p in context.profiles()} == {"demo"}
+            assert context.sign_in_needed == {}
+            assert context.engine.running
+            assert context.engine.followed() == []  # demo_runs=False: nothing started
+            # Opening it again adds no second demo profile to a service that has one.
+            await add_demo_profiles(context.workspace, sim)
+            assert len(context.profiles()) == len(registry())
+        finally:
+            context.simulator = None  # the test's simulator: the with block stops it
+            await context.close()
+        assert not home.exists()

@@ -13,10 +13,10 @@ import pytest
 
 from runmonitor.domain.events import EventKind
 from runmonitor.domain.status import RunStatus
-from runmonitor.engine import PollingEngine, RunEvent
+from runmonitor.engine import RunEvent
 from runmonitor.simulator import Fault, FaultKind, Simulator
 from runmonitor.storage.history import AsyncHistory, IntentState
-from tests.core.test_engine import FAST, make_clients, wait_for
+from tests.core.test_engine import FAST, driven, make_clients
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,8 @@ async def test_sigkill_loses_no_run_and_shows_the_unconfirmed_create(tmp_path: P
         history = await AsyncHistory.open(path)
         clients = make_clients(sim)
         events: list[RunEvent] = []
-        engine = PollingEngine(history, clients.__getitem__, schedule=FAST, seed=4)
+        # The restarted engine runs on a fake clock advanced with the simulator's.
+        engine, drive = driven(sim, history, clients, schedule=FAST, seed=4)
         engine.subscribe(events.append)
         try:
             open_before = await history.open_runs()
@@ -81,7 +82,8 @@ async def test_sigkill_loses_no_run_and_shows_the_unconfirmed_create(tmp_path: P
             assert [i.state for i in intents] == [IntentState.UNCONFIRMED]
             # Every open run is followed again, from where it was, to its end.
             assert sorted(r.ref.service for r in engine.followed()) == ["codestream", "invision", "marquez"]
-            await wait_for(lambda: engine.followed() == [], timeout=40, what="all runs to end")
+            took = await drive.until(lambda: engine.followed() == [], within=40, what="all runs to end")
+            assert took > 0  # the runs ended as the clock was advanced, not before
             for record in open_before:
                 final = await history.get_run(record.id)
                 assert final is not None

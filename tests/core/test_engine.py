@@ -1,10 +1,13 @@
-"""The polling engine against the simulator over real HTTP, with a real SQLite history."""
+"""The polling engine against the simulator over real HTTP, with a real SQLite history.
+
+The engine runs on a fake clock (tests/engine_clock.py) that the tests advance together with
+the simulator's: a test that checks that nothing happened advances the engine's clock past
+the moment it would have happened, and looks; it never sleeps in real time for it."""
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from runmonitor.domain.errors import AuthFailed, ConnectionFailed, ServerError
+from runmonitor.domain.errors import AuthFailed, ConnectionFailed, ProfileGone, ServerError
 from runmonitor.domain.events import EventKind, transition_event
 from runmonitor.domain.models import RunAction, RunRef, RunSnapshot
 from runmonitor.domain.schedule import PollSchedule
@@ -22,49 +25,19 @@ from runmonitor.services import get, registry
 from runmonitor.services.base import Service
 from runmonitor.simulator import Fault, FaultKind, Simulator
 from runmonitor.storage.history import AsyncHistory, IntentState
+from tests.engine_clock import Driver, FakeClock
 
 SERVICES = list(registry())
 FAST = PollSchedule(steps=((0, 0.05), (20, 0.15)), jitter=0.1, max_backoff=0.4, watch_interval=0.1)
 
 
-async def wait_for(predicate: Callable[[], bool], timeout: float = 15.0, what: str = "condition") -> None:  # noqa: ASYNC109
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
-class SimClockView:
-    """The engine's wall clock read from the simulator, so heartbeat ages match its reports."""
-
-    def __init__(self, sim: Simulator) -> None:
-        self.sim = sim
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def wall(self) -> float:
-        return time.time()
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.sim.clock.now(), UTC)
-
-
-class SleepyClock:
-    """A system clock whose wall time can jump ahead, as after a laptop suspend."""
-
-    def __init__(self) -> None:
-        self.slept = 0.0
-
-    def monotonic(self) -> float:
-        return time.monotonic()
-
-    def wall(self) -> float:
-        return time.time() + self.slept
-
-    def now(self) -> datetime:
-        return datetime.fromtimestamp(self.wall(), UTC)
+def driven(
+    sim: Simulator, history: AsyncHistory, clients: dict[str, Service[Any, Any]], **kwargs: Any
+) -> tuple[PollingEngine, Driver]:
+    """An engine on a fake clock that advances with ``sim``'s, and its driver."""
+    clock = FakeClock(sim, now_from_sim=kwargs.pop("now_from_sim", False))
+    engine = PollingEngine(history, clients.__getitem__, clock=clock, **kwargs)
+    return engine, Driver(engine, clock)
 
 
 @dataclass
@@ -73,6 +46,7 @@ class Env:
     history: AsyncHistory
     engine: PollingEngine
     clients: dict[str, Service[Any, Any]]
+    drive: Driver
     events: list[RunEvent] = field(default_factory=list)
 
     def profile(self, key: str) -> str:
@@ -99,8 +73,8 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     sim = Simulator(seed=77, time_scale=30.0).start()
     history = await AsyncHistory.open(tmp_path / "history.sqlite3")
     clients = make_clients(sim)
-    engine = PollingEngine(history, clients.__getitem__, schedule=FAST, seed=3, catch_up_spread=0.2)
-    environment = Env(sim, history, engine, clients)
+    engine, drive = driven(sim, history, clients, schedule=FAST, seed=3, catch_up_spread=0.2)
+    environment = Env(sim, history, engine, clients, drive)
     engine.subscribe(environment.events.append)
     await engine.start()
     try:
@@ -143,7 +117,7 @@ async def test_created_run_is_followed_to_the_end_and_then_left_alone(env: Env, 
     record = await env.engine.create_run(env.profile(key), env.request(key))
     assert record.origin == "created"
     assert env.kinds(record.id)[0] is EventKind.CREATED
-    await wait_for(lambda: not env.engine.is_followed(record.id), what=f"{key} run to finish")
+    await env.drive.until(lambda: not env.engine.is_followed(record.id), what=f"{key} run to finish")
     final = await env.history.get_run(record.id)
     assert final is not None
     assert final.status is RunStatus.SUCCEEDED
@@ -155,7 +129,7 @@ async def test_created_run_is_followed_to_the_end_and_then_left_alone(env: Env, 
     assert [t.to_status for t in timeline][-1] is RunStatus.SUCCEEDED
     # Nothing is asked about a finished run any more.
     before = len(env.sim.requests(key))
-    await asyncio.sleep(0.5)
+    await env.drive.advance(0.5)  # ten check intervals
     assert len(env.sim.requests(key)) == before
     intents = await env.history.open_intents()
     assert intents == []
@@ -180,15 +154,15 @@ async def test_errors_mark_the_run_stale_keep_its_status_and_recover(env: Env, f
     env.sim.force(key, "completed")
     record = await env.engine.create_run(env.profile(key), env.request(key))
     env.sim.faults(key).next(fault, count=2)
-    await wait_for(lambda: EventKind.STALE in env.kinds(record.id), what="stale")
+    await env.drive.until(lambda: EventKind.STALE in env.kinds(record.id), what="stale")
     stale = next(e for e in env.events if e.kind is EventKind.STALE)
     assert stale.run is not None
     assert stale.run.stale
     assert stale.run.last_error
     assert stale.run.status is not RunStatus.UNKNOWN  # the last known status is kept
     assert stale.run.last_checked_at is not None
-    await wait_for(lambda: EventKind.RECOVERED in env.kinds(record.id), what="recovery")
-    await wait_for(lambda: not env.engine.is_followed(record.id), what="the end")
+    await env.drive.until(lambda: EventKind.RECOVERED in env.kinds(record.id), what="recovery")
+    await env.drive.until(lambda: not env.engine.is_followed(record.id), what="the end")
     final = await env.history.get_run(record.id)
     assert final is not None
     assert final.status is RunStatus.SUCCEEDED
@@ -199,7 +173,7 @@ async def test_retry_after_is_obeyed_on_the_simulators_clock(tmp_path: Path) -> 
     with Simulator(seed=8, time_scale=10.0) as sim:
         history = await AsyncHistory.open(tmp_path / "h.sqlite3")
         clients = make_clients(sim)
-        engine = PollingEngine(history, clients.__getitem__, schedule=FAST, seed=1)
+        engine, drive = driven(sim, history, clients, schedule=FAST, seed=1)
         await engine.start()
         try:
             key = "invision"
@@ -207,10 +181,10 @@ async def test_retry_after_is_obeyed_on_the_simulators_clock(tmp_path: Path) -> 
             await engine.create_run(
                 "profile-invision", get(key).request_model.model_validate(sim.demo_request(key))
             )
-            await asyncio.sleep(0.2)
+            await drive.advance(0.2)
             sim.faults(key).next(Fault(FaultKind.RATE_LIMIT, retry_after="12"))
-            await wait_for(lambda: any(r.status == 429 for r in sim.requests(key)), what="the 429")
-            await asyncio.sleep(1.6)
+            await drive.until(lambda: any(r.status == 429 for r in sim.requests(key)), what="the 429")
+            await drive.advance(1.6)
             records = sim.requests(key)
             limited = next(i for i, r in enumerate(records) if r.status == 429)
             after = records[limited + 1 :]
@@ -230,7 +204,7 @@ async def test_rate_limit_is_not_staleness(env: Env) -> None:
     env.sim.force(key, "success")
     record = await env.engine.create_run(env.profile(key), env.request(key))
     env.sim.faults(key).next(Fault(FaultKind.RATE_LIMIT, retry_after="3"))
-    await wait_for(lambda: not env.engine.is_followed(record.id), what="the end")
+    await env.drive.until(lambda: not env.engine.is_followed(record.id), what="the end")
     assert EventKind.STALE not in env.kinds(record.id)
     assert env.engine.stats.errors.get("rate_limited") == 1
 
@@ -239,19 +213,19 @@ async def test_pause_and_resume_a_profile(env: Env) -> None:
     key = "marquez"
     env.sim.force(key, "long", "long", "long")
     records = [await env.engine.create_run(env.profile(key), env.request(key)) for _ in range(3)]
-    await asyncio.sleep(0.3)
+    await env.drive.advance(0.3)
     env.engine.pause(env.profile(key))
-    await wait_for(lambda: env.engine.in_flight() == 0, what="checks in flight to land")
+    await env.drive.until(lambda: env.engine.in_flight() == 0, what="checks in flight to land")
     before = len(env.sim.requests(key))
-    await asyncio.sleep(0.8)
+    await env.drive.advance(0.8)  # several check intervals
     assert len(env.sim.requests(key)) == before, "a paused profile was polled"
     assert env.engine.is_paused(env.profile(key))
     assert not env.engine.is_paused(env.profile("invision"))
     env.engine.resume(env.profile(key))
     paths = {f"/marquez/api/v1/jobs/runs/{r.ref.run_id}" for r in records}
     # After the pause every run is checked again (the catch-up round), and followed on.
-    await wait_for(
-        lambda: paths <= {r.path for r in env.sim.requests(key)[before:]}, timeout=5, what="catch-up"
+    await env.drive.until(
+        lambda: paths <= {r.path for r in env.sim.requests(key)[before:]}, within=5, what="catch-up"
     )
     assert all(env.engine.is_followed(r.id) for r in records)
 
@@ -260,12 +234,12 @@ async def test_global_pause_stops_everything(env: Env) -> None:
     env.sim.force("invision", "slow")
     await env.engine.create_run(env.profile("invision"), env.request("invision"))
     env.engine.pause()
-    await wait_for(lambda: env.engine.in_flight() == 0, what="checks in flight to land")
+    await env.drive.until(lambda: env.engine.in_flight() == 0, what="checks in flight to land")
     before = len(env.sim.requests())
-    await asyncio.sleep(0.6)
+    await env.drive.advance(0.6)
     assert len(env.sim.requests()) == before
     env.engine.resume()
-    await wait_for(lambda: len(env.sim.requests()) > before, timeout=5, what="polling again")
+    await env.drive.until(lambda: len(env.sim.requests()) > before, within=5, what="polling again")
 
 
 async def test_watch_finds_runs_someone_else_started(env: Env) -> None:
@@ -273,11 +247,11 @@ async def test_watch_finds_runs_someone_else_started(env: Env) -> None:
     target = env.sim.demo_request(key)["pipeline_id"]
     env.sim.start_external_run(key, target, "success")  # before the watch: history, not news
     await env.engine.watch(env.profile(key), target)
-    await wait_for(lambda: EventKind.DISCOVERED in env.kinds(), what="baseline")
+    await env.drive.until(lambda: EventKind.DISCOVERED in env.kinds(), what="baseline")
     baseline = [e for e in env.events if e.kind is EventKind.DISCOVERED]
     assert all(e.quiet for e in baseline)
     external = env.sim.start_external_run(key, target, "failure")
-    await wait_for(
+    await env.drive.until(
         lambda: any(
             e.kind is EventKind.DISCOVERED and e.run and e.run.ref.run_id == external for e in env.events
         ),
@@ -289,7 +263,7 @@ async def test_watch_finds_runs_someone_else_started(env: Env) -> None:
     assert not news.quiet
     assert news.run is not None
     assert news.run.origin == "watched"
-    await wait_for(
+    await env.drive.until(
         lambda: any(
             e.kind is EventKind.FAILED and e.run and e.run.ref.run_id == external for e in env.events
         ),
@@ -302,21 +276,21 @@ async def test_wrong_credentials_pause_the_profile_until_they_change(env: Env) -
     env.sim.force(key, "slow")
     record = await env.engine.create_run(env.profile(key), env.request(key))
     env.sim.sims[key].credentials["api_key"] = "rotated-key-0001"  # the key was revoked
-    await wait_for(lambda: EventKind.AUTH_NEEDED in env.kinds(), what="sign-in needed")
+    await env.drive.until(lambda: EventKind.AUTH_NEEDED in env.kinds(), what="sign-in needed")
     assert env.kinds().count(EventKind.AUTH_NEEDED) == 1
     assert env.engine.is_paused(env.profile(key))
     stored = await env.history.get_run(record.id)
     assert stored is not None
     assert stored.status is not RunStatus.FAILED  # never a failed run
     before = len(env.sim.requests(key))
-    await asyncio.sleep(0.4)
+    await env.drive.advance(0.4)
     assert len(env.sim.requests(key)) == before
     cls = get(key)
     env.clients[env.profile(key)] = cls(
         cls.config_model.model_validate({**env.sim.demo_connection(key), "api_key": "rotated-key-0001"})
     )
     env.engine.credentials_changed(env.profile(key))
-    await wait_for(lambda: len(env.sim.requests(key)) > before, what="polling with the new key")
+    await env.drive.until(lambda: len(env.sim.requests(key)) > before, what="polling with the new key")
     assert not env.engine.is_paused(env.profile(key))
 
 
@@ -330,7 +304,7 @@ async def test_create_that_may_have_happened_is_unconfirmed_not_retried(env: Env
     intents = await env.history.open_intents()
     assert [i.state for i in intents] == [IntentState.UNCONFIRMED]
     assert EventKind.CREATE_UNCONFIRMED in env.kinds()
-    await asyncio.sleep(0.3)
+    await env.drive.advance(0.3)
     assert env.sim.creates(key) == 1  # never silently sent again
     await env.engine.discard_intent(intents[0].id)
     assert await env.history.open_intents() == []
@@ -374,7 +348,7 @@ async def test_full_quota_queues_the_create_and_sends_it_when_a_slot_frees(env: 
     assert info.value.intent.state is IntentState.QUEUED
     assert env.sim.creates(key) == 0
     assert EventKind.CREATE_QUEUED in env.kinds()
-    await wait_for(lambda: EventKind.CREATED in env.kinds(), what="the queued create")
+    await env.drive.until(lambda: EventKind.CREATED in env.kinds(), what="the queued create")
     assert env.sim.creates(key) == 1
     assert await env.history.open_intents() == []
 
@@ -383,13 +357,15 @@ async def test_an_action_supersedes_a_check_in_flight(env: Env) -> None:
     key = "codestream"
     env.sim.force(key, "success")
     record = await env.engine.create_run(env.profile(key), env.request(key))
-    await wait_for(lambda: EventKind.STARTED in env.kinds(record.id), what="running")
+    await env.drive.until(lambda: EventKind.STARTED in env.kinds(record.id), what="running")
     env.sim.faults(key).next(Fault(FaultKind.LATENCY, seconds=0.6, method="GET"))
-    await asyncio.sleep(0.2)  # the slow check is in flight now
+    # The next check takes the slow answer: it is in flight now.
+    await env.drive.until(lambda: env.sim.faults(key).pending == 0, in_flight=True, what="the slow check")
+    assert env.engine.in_flight() == 1
     updated = await env.engine.perform(record.id, RunAction.CANCEL, reason="test")
     assert updated.snapshot.vendor_status in ("CANCELING", "CANCELED")
-    await wait_for(lambda: env.engine.stats.dropped_late_answers >= 1, what="the late answer dropped")
-    await wait_for(lambda: not env.engine.is_followed(record.id), what="cancelled")
+    await env.drive.until(lambda: env.engine.stats.dropped_late_answers >= 1, what="the late answer dropped")
+    await env.drive.until(lambda: not env.engine.is_followed(record.id), what="cancelled")
     final = await env.history.get_run(record.id)
     assert final is not None
     assert final.status is RunStatus.CANCELLED
@@ -400,7 +376,7 @@ async def test_resume_after_restart_polls_open_runs_quietly(tmp_path: Path) -> N
         path = tmp_path / "h.sqlite3"
         history = await AsyncHistory.open(path)
         clients = make_clients(sim)
-        engine = PollingEngine(history, clients.__getitem__, schedule=FAST, seed=1)
+        engine, _ = driven(sim, history, clients, schedule=FAST, seed=1)
         await engine.start()
         sim.force("marquez", "long")
         record = await engine.create_run(
@@ -411,16 +387,16 @@ async def test_resume_after_restart_polls_open_runs_quietly(tmp_path: Path) -> N
 
         history = await AsyncHistory.open(path)
         events: list[RunEvent] = []
-        engine = PollingEngine(history, clients.__getitem__, schedule=FAST, seed=2)
+        engine, drive = driven(sim, history, clients, schedule=FAST, seed=2)
         engine.subscribe(events.append)
         await engine.start()
         try:
             assert engine.is_followed(record.id)
-            await wait_for(lambda: any(e.kind is EventKind.STARTED for e in events), what="first check")
+            await drive.until(lambda: any(e.kind is EventKind.STARTED for e in events), what="first check")
             first = next(e for e in events if e.kind is EventKind.STARTED)
             assert first.quiet, "a state found on the first check after start must not alert"
-            await wait_for(
-                lambda: any(e.kind is EventKind.SUCCEEDED for e in events), timeout=20, what="the end"
+            await drive.until(
+                lambda: any(e.kind is EventKind.SUCCEEDED for e in events), within=20, what="the end"
             )
             assert not next(e for e in events if e.kind is EventKind.SUCCEEDED).quiet
         finally:
@@ -435,7 +411,7 @@ async def test_run_that_disappears_is_gone_after_repeated_not_found(env: Env) ->
     env.sim.force(key, "queued_long")
     record = await env.engine.create_run(env.profile(key), env.request(key))
     await env.clients[env.profile(key)].perform(record.ref, RunAction.DELETE)  # deleted behind our back
-    await wait_for(lambda: EventKind.GONE in env.kinds(record.id), what="gone")
+    await env.drive.until(lambda: EventKind.GONE in env.kinds(record.id), what="gone")
     final = await env.history.get_run(record.id)
     assert final is not None
     assert final.closed
@@ -446,12 +422,12 @@ async def test_host_outage_probes_gently_and_catches_up_once(env: Env) -> None:
     key = "marquez"
     env.sim.force(key, *["long"] * 6)
     records = [await env.engine.create_run(env.profile(key), env.request(key)) for _ in range(6)]
-    await asyncio.sleep(0.3)
+    await env.drive.advance(0.3)
     plan = env.sim.faults(key).randomly(1.0, Fault(FaultKind.DROP))
-    await wait_for(lambda: EventKind.STALE in env.kinds(), what="stale")
-    await asyncio.sleep(1.5)
+    await env.drive.until(lambda: EventKind.STALE in env.kinds(), what="stale")
+    await env.drive.advance(1.5)
     start = len(env.sim.requests(key))
-    await asyncio.sleep(1.0)
+    await env.drive.advance(1.0)
     during = len(env.sim.requests(key)) - start
     # Six runs checked every ~0.05-0.15 s would make dozens of requests a second; a down host
     # gets one probe at a time with a growing back-off.
@@ -460,7 +436,7 @@ async def test_host_outage_probes_gently_and_catches_up_once(env: Env) -> None:
     stale = env.kinds().count(EventKind.STALE)
     assert stale >= 1
     # Every run that went stale recovers; runs that waited behind the probe never went stale.
-    await wait_for(lambda: env.kinds().count(EventKind.RECOVERED) == stale, timeout=10, what="recovery")
+    await env.drive.until(lambda: env.kinds().count(EventKind.RECOVERED) == stale, within=10, what="recovery")
     for record in records:
         current = await env.history.get_run(record.id)
         assert current is not None
@@ -472,20 +448,19 @@ async def test_silent_heartbeats_make_a_running_run_unknown(tmp_path: Path) -> N
         history = await AsyncHistory.open(tmp_path / "h.sqlite3")
         clients = make_clients(sim)
         schedule = FAST.model_copy(update={"heartbeat_interval": 15.0, "heartbeat_multiple": 2.0})
-        engine = PollingEngine(
-            history, clients.__getitem__, schedule=schedule, clock=SimClockView(sim), seed=2
-        )
+        # The engine's wall clock is the simulator's, so heartbeat ages match its reports.
+        engine, drive = driven(sim, history, clients, schedule=schedule, seed=2, now_from_sim=True)
         events: list[RunEvent] = []
         engine.subscribe(events.append)
         await engine.start()
         try:
             target = sim.demo_request("cognite")["external_id"]
             await engine.watch("profile-cognite", target)
-            await wait_for(lambda: any(e.kind is EventKind.DISCOVERED for e in events), what="baseline")
+            await drive.until(lambda: any(e.kind is EventKind.DISCOVERED for e in events), what="baseline")
             sim.start_external_run("cognite", target, "silent")  # an extractor that crashes mid-run
-            await wait_for(
+            await drive.until(
                 lambda: any(e.kind is EventKind.UNKNOWN and not e.quiet for e in events),
-                timeout=20,
+                within=20,
                 what="silence",
             )
             silent = next(e for e in events if e.kind is EventKind.UNKNOWN and not e.quiet)
@@ -495,7 +470,7 @@ async def test_silent_heartbeats_make_a_running_run_unknown(tmp_path: Path) -> N
             assert "no heartbeat" in silent.run.snapshot.detail
             assert engine.is_followed(silent.run.id)  # UNKNOWN is not an end: it is still watched
             # Later checks of the same silence are not new transitions.
-            await asyncio.sleep(0.5)
+            await drive.advance(0.5)
             assert [e.kind for e in events if e.run and e.run.id == silent.run.id].count(
                 EventKind.UNKNOWN
             ) == 1
@@ -532,14 +507,26 @@ async def test_retention_removes_old_finished_runs_at_start(tmp_path: Path) -> N
             origin="added",
             at=long_ago,
         )
-        engine = PollingEngine(history, clients.__getitem__, schedule=FAST, retention_days=30)
+        engine, drive = driven(sim, history, clients, schedule=FAST, retention_days=30)
         await engine.start()
         try:
-            for _ in range(100):
-                if await history.get_run(old.id) is None:
-                    break
-                await asyncio.sleep(0.05)
-            assert await history.get_run(old.id) is None, "the old finished run was kept"
+            assert await gone_soon(history, old.id), "the old finished run was kept"
+            # Then again every ``retention_every`` seconds on the engine's clock, and not before.
+            older, _ = await history.upsert_run(
+                "profile-invision",
+                RunSnapshot(
+                    ref=ref.model_copy(update={"run_id": "older-run"}),
+                    status=RunStatus.SUCCEEDED,
+                    vendor_status="Succeeded",
+                ),
+                origin="added",
+                at=long_ago,
+            )
+            drive.clock.advance(engine.retention_every - 1.0)
+            await drive.settle()
+            assert await history.get_run(older.id) is not None, "retention ran before it was due"
+            drive.clock.advance(1.0)
+            assert await gone_soon(history, older.id), "retention did not run again when due"
         finally:
             await engine.stop()
             await history.close()
@@ -547,13 +534,22 @@ async def test_retention_removes_old_finished_runs_at_start(tmp_path: Path) -> N
                 await client.aclose()
 
 
+async def gone_soon(history: AsyncHistory, run: int) -> bool:
+    """Whether ``run`` leaves the history within a few real seconds (the deletes run in the
+    history's thread, in batches)."""
+    for _ in range(100):
+        if await history.get_run(run) is None:
+            return True
+        await asyncio.sleep(0.05)
+    return False
+
+
 async def test_waking_from_sleep_is_one_quiet_catch_up_round(tmp_path: Path) -> None:
     with Simulator(seed=14, time_scale=30.0) as sim:
         history = await AsyncHistory.open(tmp_path / "h.sqlite3")
         clients = make_clients(sim)
-        clock = SleepyClock()
         slow = FAST.model_copy(update={"steps": ((0, 0.4),), "jitter": 0.0})
-        engine = PollingEngine(history, clients.__getitem__, schedule=slow, clock=clock, catch_up_spread=0.2)
+        engine, drive = driven(sim, history, clients, schedule=slow, catch_up_spread=0.2)
         events: list[RunEvent] = []
         engine.subscribe(events.append)
         await engine.start()
@@ -566,12 +562,14 @@ async def test_waking_from_sleep_is_one_quiet_catch_up_round(tmp_path: Path) -> 
                 )
                 for _ in range(3)
             ]
-            await wait_for(lambda: sum(e.kind is EventKind.STARTED for e in events) == 3, what="started")
+            await drive.until(lambda: sum(e.kind is EventKind.STARTED for e in events) == 3, what="started")
             before = len(sim.requests("marquez"))
             sim.clock.advance(600)  # the runs finished while the laptop slept
-            clock.slept += 3600
-            await wait_for(lambda: engine.stats.wakeups_detected == 1, what="the wake-up")
-            await wait_for(lambda: sum(e.kind is EventKind.SUCCEEDED for e in events) == 3, what="catch-up")
+            drive.clock.suspend(3600)
+            await drive.until(lambda: engine.stats.wakeups_detected == 1, what="the wake-up")
+            await drive.until(
+                lambda: sum(e.kind is EventKind.SUCCEEDED for e in events) == 3, what="catch-up"
+            )
             # One check per run, not a burst, and nobody is alerted about what happened asleep.
             assert len(sim.requests("marquez")) - before == 3
             assert all(e.quiet for e in events if e.kind is EventKind.SUCCEEDED)
@@ -597,7 +595,7 @@ async def test_waits_and_expired_tokens_are_not_failures(env: Env, fault: Fault)
     env.sim.force(key, "success")
     record = await env.engine.create_run(env.profile(key), env.request(key))
     env.sim.faults(key).next(fault)
-    await wait_for(lambda: not env.engine.is_followed(record.id), what="the end")
+    await env.drive.until(lambda: not env.engine.is_followed(record.id), what="the end")
     kinds = env.kinds(record.id)
     assert EventKind.STALE not in kinds
     assert EventKind.AUTH_NEEDED not in env.kinds()
@@ -618,7 +616,9 @@ async def test_health_tells_each_profiles_state_next_check_and_outages(env: Env)
     def state(profile: str) -> Health:
         return env.engine.health([profile])[profile].state
 
-    await wait_for(lambda: env.engine.health([marquez])[marquez].last_ok is not None, what="a good answer")
+    await env.drive.until(
+        lambda: env.engine.health([marquez])[marquez].last_ok is not None, what="a good answer"
+    )
     health = env.engine.health([marquez, "nobody"])
     assert health[marquez].state is Health.OK
     assert health[marquez].followed == 2
@@ -632,29 +632,29 @@ async def test_health_tells_each_profiles_state_next_check_and_outages(env: Env)
     env.engine.resume(marquez)
 
     plan = env.sim.faults("marquez").randomly(1.0, Fault(FaultKind.DROP))
-    await wait_for(lambda: state(marquez) is Health.UNREACHABLE, what="unreachable")
+    await env.drive.until(lambda: state(marquez) is Health.UNREACHABLE, what="unreachable")
     down = env.engine.health([marquez])[marquez]
     assert down.since is not None and down.until is not None
     assert down.until >= down.since
     plan.clear()
-    await wait_for(lambda: state(marquez) is Health.OK, timeout=10, what="recovery")
+    await env.drive.until(lambda: state(marquez) is Health.OK, within=10, what="recovery")
 
     # 60 simulated seconds are two real ones at this time scale.
     env.sim.force("marquez", "long")
     await env.engine.create_run(marquez, env.request("marquez"))
     env.sim.faults("marquez").next(Fault(FaultKind.RATE_LIMIT, retry_after="60"))
-    await wait_for(lambda: any(r.status == 429 for r in env.sim.requests("marquez")), what="the 429")
-    await wait_for(lambda: state(marquez) is Health.RATE_LIMITED, timeout=2, what="rate limited")
+    await env.drive.until(lambda: any(r.status == 429 for r in env.sim.requests("marquez")), what="the 429")
+    await env.drive.until(lambda: state(marquez) is Health.RATE_LIMITED, within=2, what="rate limited")
     limited = env.engine.health([marquez])[marquez]
     assert limited.until is not None and limited.until > datetime.now(UTC)
-    await wait_for(lambda: state(marquez) is Health.OK, timeout=10, what="the wait to end")
+    await env.drive.until(lambda: state(marquez) is Health.OK, within=10, what="the wait to end")
 
 
 async def test_unchanged_checks_reach_the_history_in_batches(env: Env) -> None:
     key = "marquez"
     env.sim.force(key, "long")
     record = await env.engine.create_run(env.profile(key), env.request(key))
-    await asyncio.sleep(0.6)  # several checks at 0.05-0.15 s, none a transition
+    await env.drive.advance(0.6)  # several checks at 0.05-0.15 s, none a transition
     followed = next(r for r in env.engine.followed() if r.id == record.id)
     assert followed.last_checked_at is not None and followed.last_checked_at > record.first_seen_at
     await env.engine.flush_quiet_checks()
@@ -662,3 +662,47 @@ async def test_unchanged_checks_reach_the_history_in_batches(env: Env) -> None:
     assert stored is not None
     assert stored.last_checked_at is not None and stored.last_checked_at >= followed.last_checked_at
     assert len(await env.history.timeline(record.id)) <= 3  # created, started maybe: no per-check rows
+
+
+async def test_a_profile_that_is_gone_drops_its_runs_and_a_bug_does_not(tmp_path: Path) -> None:
+    with Simulator(seed=21, time_scale=30.0) as sim:
+        history = await AsyncHistory.open(tmp_path / "h.sqlite3")
+        clients = make_clients(sim)
+        gone: set[str] = set()
+        broken: set[str] = set()
+
+        def provider(profile_id: str) -> Service[Any, Any]:
+            if profile_id in gone:
+                raise ProfileGone(profile_id)
+            if profile_id in broken:
+                raise KeyError("a bug, not a missing profile")
+            return clients[profile_id]
+
+        clock = FakeClock(sim)
+        engine = PollingEngine(history, provider, schedule=FAST, seed=6, clock=clock)
+        drive = Driver(engine, clock)
+        await engine.start()
+        try:
+            sim.force("marquez", "long")
+            sim.force("invision", "slow")
+            removed = await engine.create_run(
+                "profile-marquez", get("marquez").request_model.model_validate(sim.demo_request("marquez"))
+            )
+            buggy = await engine.create_run(
+                "profile-invision", get("invision").request_model.model_validate(sim.demo_request("invision"))
+            )
+            await drive.advance(0.2)
+            gone.add("profile-marquez")
+            broken.add("profile-invision")
+            await drive.until(
+                lambda: not engine.is_followed(removed.id), within=2, what="the gone profile's run"
+            )
+            await drive.until(lambda: engine.stats.errors.get("internal", 0) >= 2, within=10, what="the bug")
+            assert engine.is_followed(buggy.id), "a bug was read as 'profile gone'"
+            broken.clear()
+            await drive.until(lambda: not engine.is_followed(buggy.id), within=60, what="the run to end")
+        finally:
+            await engine.stop()
+            await history.close()
+            for client in clients.values():
+                await client.aclose()

@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from runmonitor.app.workspace import Workspace
+from runmonitor.domain.errors import ProfileGone
 from runmonitor.storage.paths import AppPaths, app_paths
 from runmonitor.storage.secrets import MemorySecrets, PlaintextFileSecrets, plaintext_file_path
 from runmonitor.storage.settings.model import Profile
@@ -100,3 +101,17 @@ def test_the_first_close_to_tray_values_still_load() -> None:
         "background",
         "quit",
     ]
+
+
+async def test_a_removed_profile_has_no_client_and_says_so(paths: AppPaths) -> None:
+    workspace = await Workspace.open(paths, secret_mode="session")
+    added = await workspace.add_profile(profile(), {"api_key": "k-0001"})
+    client = await workspace.client(added)
+    assert workspace.cached_client(str(added.id)) is client
+    await workspace.remove_profile(added)
+    # The engine's provider tells "profile gone" apart from any other failure (a bug).
+    with pytest.raises(ProfileGone) as info:
+        workspace.cached_client(str(added.id))
+    assert info.value.profile_id == str(added.id)
+    assert not isinstance(info.value, KeyError)
+    await workspace.aclose()
