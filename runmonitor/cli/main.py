@@ -34,6 +34,7 @@ from runmonitor.domain.errors import (
     Forbidden,
     InvalidRequest,
     NotFound,
+    ProfileGone,
     RunMonitorError,
     ServiceError,
     TimedOut,
@@ -75,7 +76,7 @@ def _exit_code(exc: Exception) -> int:
     if isinstance(exc, UsageError):
         err(str(exc))
         return EXIT_BAD_INPUT
-    if isinstance(exc, KeyError):  # an unknown profile name or id
+    if isinstance(exc, (KeyError, ProfileGone)):  # an unknown profile name or id
         err(str(exc.args[0]) if exc.args else "not found")
         return EXIT_BAD_INPUT
     if isinstance(exc, (AuthFailed, Forbidden)):
