@@ -21,7 +21,6 @@ import pytest
 
 from runmonitor.domain.models import RunRef, RunSnapshot
 from runmonitor.domain.status import RunStatus
-from runmonitor.storage import history as history_module
 from runmonitor.storage.history import (
     MAX_RAW_BYTES,
     OPEN_RUNS_OF_PROFILE_SQL,
@@ -35,6 +34,7 @@ from runmonitor.storage.history import (
     HistoryStore,
     IntentState,
 )
+from runmonitor.storage.history import schema as history_schema
 
 T0 = datetime(2026, 11, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -691,8 +691,8 @@ def test_a_failing_migration_leaves_the_old_version(db_path: Path, monkeypatch: 
         conn.execute("CREATE TABLE half_done (x)")
         conn.execute("THIS IS NOT SQL")
 
-    monkeypatch.setattr(history_module, "MIGRATIONS", (*history_module.MIGRATIONS, broken))
-    monkeypatch.setattr(history_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setattr(history_schema, "MIGRATIONS", (*history_schema.MIGRATIONS, broken))
+    monkeypatch.setattr(history_schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with pytest.raises(HistoryError, match="Cannot prepare"):
         HistoryStore(db_path)
     monkeypatch.undo()
