@@ -34,7 +34,7 @@ from runmonitor.domain.errors import ProfileGone, ServiceError, check_outcome
 from runmonitor.domain.events import EventKind
 from runmonitor.domain.models import RunAction
 from runmonitor.engine import Health, ProfileHealth, RunEvent
-from runmonitor.notify.policy import Notification
+from runmonitor.notify.notification import Notification
 from runmonitor.services import registry
 from runmonitor.storage.history import DurationStats, RunRecord
 from runmonitor.storage.settings.errors import SettingsError
