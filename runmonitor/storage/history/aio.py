@@ -32,7 +32,7 @@ def _offload(
     method: Callable[Concatenate[HistoryStore, P], T],
 ) -> Callable[Concatenate[AsyncHistory, P], Coroutine[Any, Any, T]]:
     """``HistoryStore.<name>`` as an ``async`` method of :class:`AsyncHistory` that runs it in the
-    history thread (through :meth:`AsyncHistory.call`).
+    history thread, exactly as :meth:`AsyncHistory.call` would.
 
     The method is looked up on the store by name at each call, as a bound method would be, so a
     store whose class was patched (a test's spy) is used as it is.
@@ -42,7 +42,7 @@ def _offload(
     @functools.wraps(method)
     async def offloaded(self: AsyncHistory, /, *args: P.args, **kwargs: P.kwargs) -> T:
         bound: Callable[P, T] = getattr(self._store, name)
-        return await self.call(bound, *args, **kwargs)
+        return await self._submit(functools.partial(bound, *args, **kwargs))
 
     offloaded.__qualname__ = f"AsyncHistory.{name}"
     return offloaded
@@ -104,10 +104,13 @@ class AsyncHistory:
 
     async def call(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run ``fn(*args, **kwargs)`` in the history thread and return its result."""
+        return await self._submit(functools.partial(fn, *args, **kwargs))
+
+    def _submit(self, job: Callable[[], T]) -> asyncio.Future[T]:
+        """Hand ``job`` to the history thread (after every call handed over before it)."""
         if self._closed:
             raise HistoryError("The run history is closed.")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, functools.partial(fn, *args, **kwargs))
+        return asyncio.get_running_loop().run_in_executor(self._executor, job)
 
     # -- runs --------------------------------------------------------------------------------
     upsert_run = _offload(HistoryStore.upsert_run)
