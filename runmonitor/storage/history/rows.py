@@ -91,6 +91,21 @@ def percentile(ordered: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def snapshot_columns(snapshot: RunSnapshot, raw_json: str | None) -> tuple[Any, ...]:
+    """The values of a run's columns that come from its snapshot after its status, in table order:
+    vendor_status, detail, message, created_at, started_at, ended_at, raw, fetched_at."""
+    return (
+        snapshot.vendor_status,
+        snapshot.detail,
+        snapshot.message,
+        epoch(snapshot.created_at),
+        epoch(snapshot.started_at),
+        epoch(snapshot.ended_at),
+        raw_json,
+        epoch(snapshot.fetched_at),
+    )
+
+
 def run_from_row(row: sqlite3.Row | tuple[Any, ...]) -> RunRecord:
     (
         id_,

@@ -42,13 +42,13 @@ from runmonitor.storage.history.records import (
 )
 from runmonitor.storage.history.rows import (
     dumps,
-    epoch,
     epoch_now,
     intent_from_row,
     like_pattern,
     percentile,
     run_from_row,
     scrub,
+    snapshot_columns,
     transition_from_row,
     watch_from_row,
 )
@@ -127,6 +127,48 @@ class HistoryStore(HistoryDatabase):
             ),
         )
 
+    def _add_change(
+        self,
+        conn: sqlite3.Connection,
+        run: int,
+        snapshot: RunSnapshot,
+        *,
+        at: float,
+        from_status: RunStatus | None,
+        event: str,
+        raw_json: str | None,
+    ) -> None:
+        """A transition to ``snapshot`` (its status, vendor status, detail, message and raw)."""
+        self._add_transition(
+            conn,
+            run,
+            at=at,
+            from_status=from_status,
+            to_status=snapshot.status,
+            vendor_status=snapshot.vendor_status,
+            detail=snapshot.detail,
+            message=snapshot.message,
+            event=event,
+            raw_json=raw_json,
+        )
+
+    def _add_note(
+        self, conn: sqlite3.Connection, current: RunRecord, *, at: float, event: str, detail: str | None
+    ) -> None:
+        """A note in the timeline that changes nothing: the run's status on both sides."""
+        self._add_transition(
+            conn,
+            current.id,
+            at=at,
+            from_status=current.status,
+            to_status=current.status,
+            vendor_status=current.snapshot.vendor_status,
+            detail=detail,
+            message=None,
+            event=event,
+            raw_json=None,
+        )
+
     # -- runs --------------------------------------------------------------------------------
 
     def upsert_run(
@@ -192,14 +234,7 @@ class HistoryStore(HistoryDatabase):
                 dumps(ref.extra),
                 str(origin),
                 snapshot.status.value,
-                snapshot.vendor_status,
-                snapshot.detail,
-                snapshot.message,
-                epoch(snapshot.created_at),
-                epoch(snapshot.started_at),
-                epoch(snapshot.ended_at),
-                raw_json,
-                epoch(snapshot.fetched_at),
+                *snapshot_columns(snapshot, raw_json),
                 at,
                 at,
                 at,
@@ -212,18 +247,8 @@ class HistoryStore(HistoryDatabase):
         )
         run = cursor.lastrowid
         assert run is not None
-        self._add_transition(
-            conn,
-            run,
-            at=at,
-            from_status=None,
-            to_status=snapshot.status,
-            vendor_status=snapshot.vendor_status,
-            detail=snapshot.detail,
-            message=snapshot.message,
-            event=_FIRST_EVENT.get(str(origin), str(origin)),
-            raw_json=raw_json,
-        )
+        event = _FIRST_EVENT.get(str(origin), str(origin))
+        self._add_change(conn, run, snapshot, at=at, from_status=None, event=event, raw_json=raw_json)
         return self._require_run(conn, run), True
 
     def record_check(
@@ -255,14 +280,7 @@ class HistoryStore(HistoryDatabase):
                 (
                     dumps(extra),
                     snapshot.status.value,
-                    snapshot.vendor_status,
-                    snapshot.detail,
-                    snapshot.message,
-                    epoch(snapshot.created_at),
-                    epoch(snapshot.started_at),
-                    epoch(snapshot.ended_at),
-                    raw_json,
-                    epoch(snapshot.fetched_at),
+                    *snapshot_columns(snapshot, raw_json),
                     now,
                     now,
                     now,
@@ -274,17 +292,8 @@ class HistoryStore(HistoryDatabase):
                 ),
             )
             if event is not None:
-                self._add_transition(
-                    conn,
-                    run,
-                    at=now,
-                    from_status=current.status,
-                    to_status=snapshot.status,
-                    vendor_status=snapshot.vendor_status,
-                    detail=snapshot.detail,
-                    message=snapshot.message,
-                    event=event,
-                    raw_json=raw_json,
+                self._add_change(
+                    conn, run, snapshot, at=now, from_status=current.status, event=event, raw_json=raw_json
                 )
             return self._require_run(conn, run)
 
@@ -308,14 +317,7 @@ class HistoryStore(HistoryDatabase):
                     "AND (last_attempt_at IS NULL OR last_attempt_at <= ?)",
                     (
                         dumps(snapshot.ref.extra),
-                        snapshot.vendor_status,
-                        snapshot.detail,
-                        snapshot.message,
-                        epoch(snapshot.created_at),
-                        epoch(snapshot.started_at),
-                        epoch(snapshot.ended_at),
-                        self._raw_json(snapshot.raw),
-                        epoch(snapshot.fetched_at),
+                        *snapshot_columns(snapshot, self._raw_json(snapshot.raw)),
                         now,
                         now,
                         now,
@@ -344,18 +346,7 @@ class HistoryStore(HistoryDatabase):
                 (now, message_safe, kind, int(stale), run),
             )
             if stale and not current.stale:
-                self._add_transition(
-                    conn,
-                    run,
-                    at=now,
-                    from_status=current.status,
-                    to_status=current.status,
-                    vendor_status=current.snapshot.vendor_status,
-                    detail=message_safe,
-                    message=None,
-                    event="stale",
-                    raw_json=None,
-                )
+                self._add_note(conn, current, at=now, event="stale", detail=message_safe)
             return self._require_run(conn, run)
 
     def record_event(
@@ -365,18 +356,7 @@ class HistoryStore(HistoryDatabase):
         now = epoch_now(at)
         with self._write() as conn:
             current = self._require_run(conn, run)
-            self._add_transition(
-                conn,
-                run,
-                at=now,
-                from_status=current.status,
-                to_status=current.status,
-                vendor_status=current.snapshot.vendor_status,
-                detail=scrub(detail),
-                message=None,
-                event=event,
-                raw_json=None,
-            )
+            self._add_note(conn, current, at=now, event=event, detail=scrub(detail))
 
     def close_run(self, run: int, reason: str, *, at: datetime | None = None) -> RunRecord:
         """Stop following the run (e.g. "gone: not found on the service", "removed by the user")."""
