@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import os
 import sqlite3
 import stat
@@ -839,6 +840,15 @@ def new_history_threads() -> Callable[[], set[threading.Thread]]:
         }
 
     return new
+
+
+def test_async_history_offers_every_store_method() -> None:
+    public = sorted(
+        name for name, value in vars(HistoryStore).items() if inspect.isfunction(value) and name[0] != "_"
+    )
+    assert "upsert_run" in public and "stats" in public
+    for name in public:
+        assert inspect.iscoroutinefunction(getattr(AsyncHistory, name, None)), name
 
 
 async def test_async_history_calls_run_in_the_history_thread(
