@@ -17,7 +17,8 @@ from runmonitor.services.base import STORED_CONTEXT, Service
 from runmonitor.storage.paths import AppPaths, app_paths
 from runmonitor.storage.secrets import SecretStore, open_secret_store
 from runmonitor.storage.settings.model import Profile, ProfileError, Settings, secret_fields
-from runmonitor.storage.settings.store import ImportPlan, Notice, SettingsStore, apply_import
+from runmonitor.storage.settings.store import Notice, SettingsStore
+from runmonitor.storage.settings.transfer import ImportPlan, apply_import
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class Workspace:
     async def import_profiles(self, plan: ImportPlan) -> ImportOutcome:
         """Carry out an import plan (every clash decided) and save; all or nothing.
 
-        Raises :class:`~runmonitor.storage.settings.store.ProfileImportError` naming the problems.
+        Raises :class:`~runmonitor.storage.settings.errors.ProfileImportError` naming the problems.
         """
         settings = apply_import(self.settings, plan)
         before = {p.id for p in self.settings.profiles}

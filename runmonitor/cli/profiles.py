@@ -186,7 +186,7 @@ async def _cmd_remove(args: argparse.Namespace) -> int:
 
 
 async def _cmd_export(args: argparse.Namespace) -> int:
-    from runmonitor.storage.settings.store import export_profiles
+    from runmonitor.storage.settings.transfer import export_profiles
 
     workspace = await open_workspace()
     ids = [str(workspace.profile(name).id) for name in args.profile] if args.profile else None
@@ -199,7 +199,8 @@ async def _cmd_export(args: argparse.Namespace) -> int:
 
 
 async def _cmd_import(args: argparse.Namespace) -> int:
-    from runmonitor.storage.settings.store import SettingsError, plan_import, read_import
+    from runmonitor.storage.settings.errors import SettingsError
+    from runmonitor.storage.settings.transfer import plan_import, read_import
 
     workspace = await open_workspace()
     try:

@@ -43,7 +43,8 @@ from typing import Final
 
 from runmonitor.domain.redact import redact_url
 from runmonitor.engine import RunEvent
-from runmonitor.notify.policy import Notification, describe_event, plain_text
+from runmonitor.notify.notification import Notification
+from runmonitor.notify.wording import describe_event, plain_text
 from runmonitor.storage.settings.model import HOOK_KINDS, HookConfig
 
 log = logging.getLogger(__name__)

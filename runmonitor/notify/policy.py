@@ -1,4 +1,4 @@
-"""The notification policy: which run events become notifications, and with what text.
+"""The notification policy: which run events become notifications, when, and grouped how.
 
 Qt-free and clock-driven, so it is tested with a fake clock and driven the same way by the
 window, the tray and anything else. The engine's events go in with :meth:`NotificationPolicy.feed`;
@@ -40,30 +40,25 @@ Rules, in the order they are applied to each event:
    summary ("3 runs failed on prod (Marquez)"). If one flush would still show more than
    ``max_per_flush`` notifications, the least urgent ones are folded into one more summary.
 
-All text is plain text: vendor strings are never interpreted, only cleaned (control and
-bidirectional-override characters removed, registered secrets masked, whitespace collapsed)
-and shortened. A channel whose server reads markup must escape it (``core.channels`` does).
-
-``Notification.key`` is stable: a notification with the key of an earlier one replaces it.
-Failures and fixes of a target share one key, so "fixed" replaces the sticky failure; a run's
-start, success or cancellation share the run's key.
+How notifications read is :mod:`~runmonitor.notify.wording`; what one is (its outcome, key and
+urgency) is :mod:`~runmonitor.notify.notification`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from enum import StrEnum
-from typing import Literal
 
 from runmonitor.domain.clock import Clock
 from runmonitor.domain.events import EventKind
-from runmonitor.domain.redact import redact_url, secret_registry
+from runmonitor.domain.redact import redact_url
 from runmonitor.domain.status import RunStatus
 from runmonitor.engine import RunEvent
+from runmonitor.notify.notification import Notification, Outcome, Urgency, event_outcome
+from runmonitor.notify.wording import event_text, group_text, overflow_text
 from runmonitor.storage.history import RunRecord
 from runmonitor.storage.settings.model import COALESCED, FIXED, NotificationPrefs, PolicyOptions
 
@@ -72,46 +67,13 @@ log = logging.getLogger(__name__)
 __all__ = [
     "COALESCED",
     "FIXED",
-    "MESSAGE_LIMIT",
-    "Notification",
     "NotificationPolicy",
     "NotifyStats",
-    "Outcome",
     "PolicyOptions",
     "SuppressReason",
-    "Urgency",
-    "describe_event",
     "in_quiet_hours",
-    "plain_text",
     "until_tomorrow",
 ]
-
-Urgency = Literal["low", "normal", "critical"]
-
-MESSAGE_LIMIT = 200
-"""Vendor messages are cut to this many characters."""
-NAME_LIMIT = 80
-"""Targets, profile names and run ids in a title are cut to this many characters."""
-SHORT_RUN_ID = 12
-"""Run ids longer than this are shortened in titles (the full id goes in the body)."""
-LIST_LIMIT = 5
-"""A summary lists this many runs, then "+N more"."""
-
-# FIXED and COALESCED (the kinds a notification has beyond the engine's events) live with the
-# preferences in profiles.py, which the settings file's hook configuration needs.
-
-
-class Outcome(StrEnum):
-    """What a notification is about; events are grouped by profile and outcome."""
-
-    FAILED = "failed"
-    AUTH_NEEDED = "auth_needed"
-    CREATE_UNCONFIRMED = "create_unconfirmed"
-    CANCELLED = "cancelled"
-    FIXED = "fixed"
-    SUCCEEDED = "succeeded"
-    STARTED = "started"
-
 
 # Most urgent first: the order notifications of one flush come in, and which are folded last.
 _ORDER = {outcome: index for index, outcome in enumerate(Outcome)}
@@ -127,21 +89,6 @@ _URGENCY: dict[Outcome, Urgency] = {
 _URGENCY_RANK: dict[str, int] = {"low": 0, "normal": 1, "critical": 2}
 # Failures, and what needs the person to act, stay until dismissed where the channel allows.
 _STICKY = frozenset({Outcome.FAILED, Outcome.AUTH_NEEDED, Outcome.CREATE_UNCONFIRMED})
-_STATUS_OUTCOMES = {
-    RunStatus.FAILED: Outcome.FAILED,
-    RunStatus.SUCCEEDED: Outcome.SUCCEEDED,
-    RunStatus.CANCELLED: Outcome.CANCELLED,
-    RunStatus.RUNNING: Outcome.STARTED,
-}
-_KIND_OUTCOMES = {
-    EventKind.FAILED: Outcome.FAILED,
-    EventKind.SUCCEEDED: Outcome.SUCCEEDED,
-    EventKind.CANCELLED: Outcome.CANCELLED,
-    EventKind.STARTED: Outcome.STARTED,
-    EventKind.AUTH_NEEDED: Outcome.AUTH_NEEDED,
-    EventKind.CREATE_UNCONFIRMED: Outcome.CREATE_UNCONFIRMED,
-}
-
 
 # Events that only come from a good answer of the service (not stale, gone or sign-in needed).
 _GOOD_ANSWERS = frozenset(
@@ -198,91 +145,6 @@ class NotifyStats:
         self.suppressed[reason] = self.suppressed.get(reason, 0) + n
 
 
-@dataclass(frozen=True)
-class Notification:
-    """One thing to show. All text is plain text; ``key`` is stable for replacing."""
-
-    key: str
-    title: str
-    body: str
-    urgency: Urgency
-    sticky: bool
-    service: str
-    """Service key; empty for a summary across services."""
-    profile_id: str
-    """Empty for a summary across profiles."""
-    run_ids: tuple[int, ...]
-    """History row ids of the runs concerned; a click opens the first."""
-    kind: str
-    """An :class:`EventKind` value, :data:`FIXED` or :data:`COALESCED`."""
-    at: datetime
-    """When the newest event it carries happened."""
-    profile_name: str = ""
-    count: int = 1
-    """How many events it carries."""
-    url: str | None = None
-    """The run in the vendor's UI (single-run notifications, where the service has a link)."""
-    intent_ids: tuple[str, ...] = ()
-    """Creates whose outcome is unknown (creation unconfirmed): a click opens their banner."""
-    events: tuple[RunEvent, ...] = field(default=(), repr=False, compare=False)
-    """The events it was made from (for hooks and details)."""
-
-
-# -- plain text ---------------------------------------------------------------------------------
-
-# C0/C1 controls, zero-width and bidirectional-override characters (they can disguise text).
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069\ufeff]+")
-
-
-def plain_text(value: object, limit: int = MESSAGE_LIMIT) -> str:
-    """``value`` as one line of safe plain text: registered secrets masked, control and
-    bidi-override characters removed, whitespace collapsed, cut to ``limit`` characters.
-
-    Markup is left as the literal characters it is; it is never interpreted or built here.
-    """
-    text = secret_registry.scrub(str(value))
-    text = " ".join(_UNSAFE.sub(" ", text).split())
-    if len(text) > limit:
-        text = text[: max(0, limit - 1)].rstrip() + "…"
-    return text
-
-
-def _short_id(run_id: str) -> str:
-    text = plain_text(run_id, NAME_LIMIT)
-    return text if len(text) <= SHORT_RUN_ID else text[: SHORT_RUN_ID - 1] + "…"
-
-
-def _duration(seconds: float) -> str:
-    total = round(seconds)
-    if total < 60:
-        return f"{total} s"
-    if total < 3600:
-        minutes, secs = divmod(total, 60)
-        return f"{minutes} min {secs} s" if secs else f"{minutes} min"
-    hours, rest = divmod(total, 3600)
-    return f"{hours} h {rest // 60} min"
-
-
-_SERVICE_NAMES: dict[str, tuple[str, str]] = {}
-
-
-def _service_names(key: str) -> tuple[str, str]:
-    """(display name, target label in lower case) of a service; the key itself if unknown."""
-    known = _SERVICE_NAMES.get(key)
-    if known is not None:
-        return known
-    from runmonitor.services import registry  # here: the registry imports every service module
-
-    service = registry().get(key)
-    if service is None:
-        names = (key or "unknown service", "target")
-    else:
-        label = service.target_label
-        names = (service.display_name, label[:1].lower() + label[1:])
-        _SERVICE_NAMES[key] = names
-    return names
-
-
 # -- time ---------------------------------------------------------------------------------------
 
 
@@ -320,88 +182,6 @@ def until_tomorrow(now: datetime, *, morning: time = time(8, 0), tz: tzinfo | No
             return candidate.astimezone(UTC)
         day += timedelta(days=1)
     raise AssertionError("unreachable")  # pragma: no cover - tomorrow's morning is always later
-
-
-# -- the text of one event ----------------------------------------------------------------------
-
-
-def _where(profile_name: str, service: str) -> str:
-    return f"{plain_text(profile_name, NAME_LIMIT)} ({_service_names(service)[0]})"
-
-
-def _run_phrase(run: RunRecord) -> str:
-    label = _service_names(run.ref.service)[1]
-    return f"Run {_short_id(run.ref.run_id)} of {label} {plain_text(run.ref.target, NAME_LIMIT)}"
-
-
-def _run_lines(run: RunRecord, message: str | None) -> list[str]:
-    snapshot = run.snapshot
-    lines: list[str] = []
-    status = snapshot.vendor_status or snapshot.status.label
-    detail = snapshot.detail if snapshot.detail and snapshot.detail != message else None
-    if detail:
-        lines.append(f"Status: {plain_text(status, NAME_LIMIT)} ({plain_text(detail)})")
-    else:
-        lines.append(f"Status: {plain_text(status, NAME_LIMIT)}")
-    text = message or snapshot.message
-    if text:
-        lines.append(plain_text(text))
-    begin = snapshot.started_at or snapshot.created_at
-    if snapshot.ended_at is not None and begin is not None and snapshot.ended_at >= begin:
-        lines.append(f"Took {_duration((snapshot.ended_at - begin).total_seconds())}")
-    if len(run.ref.run_id) > SHORT_RUN_ID:
-        lines.append(f"Run id: {plain_text(run.ref.run_id, NAME_LIMIT)}")
-    return lines
-
-
-_VERBS = {
-    Outcome.FAILED: "failed",
-    Outcome.SUCCEEDED: "succeeded",
-    Outcome.CANCELLED: "was cancelled",
-    Outcome.STARTED: "started",
-}
-
-
-def _single_text(outcome: Outcome | None, event: RunEvent, profile_name: str) -> tuple[str, str]:
-    where = _where(profile_name, event.service)
-    run = event.run
-    if outcome is Outcome.AUTH_NEEDED:
-        lines = ["Checks for this profile are paused until its credentials are updated."]
-        if event.message:
-            lines.append(plain_text(event.message))
-        return f"Sign-in needed for {where}", "\n".join(lines)
-    if outcome is Outcome.CREATE_UNCONFIRMED:
-        intent = event.intent
-        target = plain_text(intent.target, NAME_LIMIT) if intent is not None else "a run"
-        label = _service_names(event.service)[1]
-        lines = []
-        if event.message:
-            lines.append(plain_text(event.message))
-        lines.append("It may or may not have been created: look it up or discard it in RunMonitor.")
-        return f"Create of {label} {target} unconfirmed on {where}", "\n".join(lines)
-    if run is None:
-        kind = event.kind.value.replace("_", " ")
-        return f"{kind.capitalize()} on {where}", plain_text(event.message or "")
-    if outcome is Outcome.FIXED:
-        label = _service_names(run.ref.service)[1]
-        title = f"Fixed: {label} {plain_text(run.ref.target, NAME_LIMIT)} on {where}"
-        lines = [f"Run {_short_id(run.ref.run_id)} succeeded after a failure.", *_run_lines(run, None)[1:]]
-        return title, "\n".join(lines)
-    verb = _VERBS.get(outcome) if outcome is not None else None
-    if verb is None:
-        verb = event.kind.value.replace("_", " ")
-    return f"{_run_phrase(run)} {verb} on {where}", "\n".join(_run_lines(run, event.message))
-
-
-def _event_outcome(event: RunEvent) -> Outcome | None:
-    if event.kind is EventKind.DISCOVERED:
-        return _STATUS_OUTCOMES.get(event.run.status) if event.run is not None else None
-    return _KIND_OUTCOMES.get(event.kind)
-
-
-def describe_event(event: RunEvent, profile_name: str) -> tuple[str, str]:
-    """(title, body) of one event as a single notification would word it (for hooks too)."""
-    return _single_text(_event_outcome(event), event, profile_name)
 
 
 # -- the policy ---------------------------------------------------------------------------------
@@ -585,7 +365,7 @@ class NotificationPolicy:
         if event.kind in _GOOD_ANSWERS:
             # The service answered this profile: it signs in fine again.
             self._auth_notified.discard(event.profile_id)
-        outcome = _event_outcome(event)
+        outcome = event_outcome(event)
         if outcome is None:
             self.stats.ignored += 1
             return None
@@ -733,7 +513,7 @@ class NotificationPolicy:
         run = first.run
         url: str | None = None
         if len(items) == 1:
-            title, body = _single_text(outcome, first, name)
+            title, body = event_text(outcome, first, name)
             if outcome is Outcome.AUTH_NEEDED:
                 key = f"auth:{group.profile_id}"
             elif outcome is Outcome.CREATE_UNCONFIRMED and first.intent is not None:
@@ -750,11 +530,7 @@ class NotificationPolicy:
                 kind = first.kind.value
             url = self._url(run)
         else:
-            title = f"{_count_phrase(outcome, len(items), first.service)} on {_where(name, first.service)}"
-            lines = [_list_line(item) for item in items[:LIST_LIMIT]]
-            if len(items) > LIST_LIMIT:
-                lines.append(f"+{len(items) - LIST_LIMIT} more")
-            body = "\n".join(lines)
+            title, body = group_text(outcome, [item.event for item in items], name)
             key = self._next_key(f"{outcome.value}:{group.profile_id}")
             kind = COALESCED
         return Notification(
@@ -780,19 +556,15 @@ class NotificationPolicy:
         items = [item for group in groups for item in group.items]
         services = {item.event.service for item in items}
         profiles = {group.profile_id for group in groups}
-        lines = []
-        for group in groups[:LIST_LIMIT]:
-            first = group.items[0].event
-            phrase = _count_phrase(group.outcome, len(group.items), first.service)
-            lines.append(f"{phrase} on {_where(self._name(group.profile_id), first.service)}")
-        if len(groups) > LIST_LIMIT:
-            lines.append(f"+{len(groups) - LIST_LIMIT} more")
+        title, body = overflow_text(
+            [(g.profile_id, g.outcome, [item.event for item in g.items]) for g in groups], self._name
+        )
         urgency = max((_URGENCY[g.outcome] for g in groups), key=_URGENCY_RANK.__getitem__)
         profile_id = next(iter(profiles)) if len(profiles) == 1 else ""
         return Notification(
             key=self._next_key("summary"),
-            title=f"{len(items)} more run updates",
-            body="\n".join(lines),
+            title=title,
+            body=body,
             urgency=urgency,
             sticky=any(g.outcome in _STICKY for g in groups),
             service=next(iter(services)) if len(services) == 1 else "",
@@ -805,48 +577,6 @@ class NotificationPolicy:
             intent_ids=_intent_ids(items),
             events=tuple(i.event for i in items),
         )
-
-
-def _plural(label: str) -> str:
-    return label if label.endswith("s") else f"{label}s"
-
-
-def _count_phrase(outcome: Outcome, n: int, service: str) -> str:
-    label = _service_names(service)[1]
-    phrases = {
-        Outcome.FAILED: f"{n} runs failed",
-        Outcome.SUCCEEDED: f"{n} runs succeeded",
-        Outcome.CANCELLED: f"{n} runs were cancelled",
-        Outcome.STARTED: f"{n} runs started",
-        Outcome.FIXED: f"{n} {_plural(label)} fixed",
-        Outcome.AUTH_NEEDED: f"Sign-in needed ({n}×)",
-        Outcome.CREATE_UNCONFIRMED: f"{n} creates unconfirmed",
-    }
-    return phrases[outcome] if n != 1 else _one_phrase(outcome, label)
-
-
-def _one_phrase(outcome: Outcome, label: str) -> str:
-    return {
-        Outcome.FAILED: "1 run failed",
-        Outcome.SUCCEEDED: "1 run succeeded",
-        Outcome.CANCELLED: "1 run was cancelled",
-        Outcome.STARTED: "1 run started",
-        Outcome.FIXED: f"1 {label} fixed",
-        Outcome.AUTH_NEEDED: "Sign-in needed",
-        Outcome.CREATE_UNCONFIRMED: "1 create unconfirmed",
-    }[outcome]
-
-
-def _list_line(item: _Item) -> str:
-    event = item.event
-    run = event.run
-    if run is None:
-        target = event.intent.target if event.intent is not None else event.kind.value
-        return f"• {plain_text(target, NAME_LIMIT)}"
-    line = f"• {plain_text(run.ref.target, NAME_LIMIT)}: run {_short_id(run.ref.run_id)}"
-    if item.outcome in (Outcome.FAILED, Outcome.CANCELLED) and run.snapshot.vendor_status:
-        line += f" ({plain_text(run.snapshot.vendor_status, NAME_LIMIT)})"
-    return line
 
 
 def _run_ids(items: list[_Item]) -> tuple[int, ...]:

@@ -35,17 +35,12 @@ from runmonitor.domain.events import EventKind
 from runmonitor.domain.models import RunAction
 from runmonitor.domain.text import plural
 from runmonitor.engine import Health, ProfileHealth, RunEvent
-from runmonitor.notify.policy import Notification
+from runmonitor.notify.notification import Notification
 from runmonitor.services import registry
 from runmonitor.storage.history import DurationStats, RunRecord
+from runmonitor.storage.settings.errors import SettingsError
 from runmonitor.storage.settings.model import Profile, Settings
-from runmonitor.storage.settings.store import (
-    ImportPlan,
-    SettingsError,
-    export_profiles,
-    plan_import,
-    read_import,
-)
+from runmonitor.storage.settings.transfer import ImportPlan, export_profiles, plan_import, read_import
 from runmonitor.ui.banners import BannerArea
 from runmonitor.ui.details import DetailsPane
 from runmonitor.ui.health_strip import clock, describe, next_check_text

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 
 from runmonitor.domain.text import plural
 from runmonitor.services import registry
-from runmonitor.storage.settings.store import ImportPlan
+from runmonitor.storage.settings.transfer import ImportPlan
 from runmonitor.ui.run_model import plain_tooltip
 
 CHOICES = [

@@ -28,7 +28,8 @@ from PySide6.QtWidgets import QSystemTrayIcon
 from runmonitor.engine import RunEvent
 from runmonitor.notify.channels import Channel, probe_desktop_channel
 from runmonitor.notify.hooks import HookRunner
-from runmonitor.notify.policy import Notification, NotificationPolicy
+from runmonitor.notify.notification import Notification
+from runmonitor.notify.policy import NotificationPolicy
 from runmonitor.storage.settings.model import Settings
 from runmonitor.ui import resources
 from runmonitor.ui.runs_view import spawn

@@ -51,7 +51,8 @@ from runmonitor.domain.schedule import PollSchedule
 from runmonitor.domain.status import RunStatus
 from runmonitor.engine import RunEvent
 from runmonitor.notify.hooks import HookResult, run_hook
-from runmonitor.notify.policy import Notification, describe_event, plain_text
+from runmonitor.notify.notification import Notification
+from runmonitor.notify.wording import describe_event, plain_text
 from runmonitor.services import registry
 from runmonitor.storage.history import RunRecord
 from runmonitor.storage.settings.model import (

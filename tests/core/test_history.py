@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import inspect
 import os
 import sqlite3
 import stat
@@ -21,7 +22,6 @@ import pytest
 
 from runmonitor.domain.models import RunRef, RunSnapshot
 from runmonitor.domain.status import RunStatus
-from runmonitor.storage import history as history_module
 from runmonitor.storage.history import (
     MAX_RAW_BYTES,
     OPEN_RUNS_OF_PROFILE_SQL,
@@ -35,6 +35,7 @@ from runmonitor.storage.history import (
     HistoryStore,
     IntentState,
 )
+from runmonitor.storage.history import schema as history_schema
 
 T0 = datetime(2026, 11, 1, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -691,8 +692,8 @@ def test_a_failing_migration_leaves_the_old_version(db_path: Path, monkeypatch: 
         conn.execute("CREATE TABLE half_done (x)")
         conn.execute("THIS IS NOT SQL")
 
-    monkeypatch.setattr(history_module, "MIGRATIONS", (*history_module.MIGRATIONS, broken))
-    monkeypatch.setattr(history_module, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    monkeypatch.setattr(history_schema, "MIGRATIONS", (*history_schema.MIGRATIONS, broken))
+    monkeypatch.setattr(history_schema, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     with pytest.raises(HistoryError, match="Cannot prepare"):
         HistoryStore(db_path)
     monkeypatch.undo()
@@ -839,6 +840,15 @@ def new_history_threads() -> Callable[[], set[threading.Thread]]:
         }
 
     return new
+
+
+def test_async_history_offers_every_store_method() -> None:
+    public = sorted(
+        name for name, value in vars(HistoryStore).items() if inspect.isfunction(value) and name[0] != "_"
+    )
+    assert "upsert_run" in public and "stats" in public
+    for name in public:
+        assert inspect.iscoroutinefunction(getattr(AsyncHistory, name, None)), name
 
 
 async def test_async_history_calls_run_in_the_history_thread(

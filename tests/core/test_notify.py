@@ -20,18 +20,17 @@ from runmonitor.domain.models import RunRef, RunSnapshot
 from runmonitor.domain.redact import secret_registry
 from runmonitor.domain.status import RunStatus
 from runmonitor.engine import RunEvent
+from runmonitor.notify.notification import Notification, Outcome
 from runmonitor.notify.policy import (
     COALESCED,
     FIXED,
-    MESSAGE_LIMIT,
-    Notification,
     NotificationPolicy,
     PolicyOptions,
     SuppressReason,
     in_quiet_hours,
-    plain_text,
     until_tomorrow,
 )
+from runmonitor.notify.wording import MESSAGE_LIMIT, overflow_text, plain_text
 from runmonitor.storage.history import IntentRecord, IntentState, RunRecord
 from runmonitor.storage.settings.model import NotificationPrefs, Profile, Settings
 
@@ -234,6 +233,46 @@ def test_a_single_failure_is_shown_in_detail_once_its_window_closes(env: Env) ->
     assert shown.count == 1
     assert env.policy.due() is None
     assert env.policy.flush(force=True) == []
+
+
+@pytest.mark.parametrize(
+    ("took", "text"),
+    [
+        (45, "Took 45 s"),
+        (125, "Took 2 min 5 s"),
+        (3900, "Took 1 h 5 min"),
+        (7200, "Took 2 h"),
+        (183600, "Took 2 d 3 h"),
+    ],
+)
+def test_how_long_a_run_took_reads_as_everywhere_else(env: Env, took: float, text: str) -> None:
+    fail(env, run_id="1234", took=took)
+    [shown] = env.after_window()
+    assert shown.body.splitlines()[-1] == text
+
+
+@pytest.mark.parametrize(
+    ("outcome", "count", "phrase"),
+    [
+        (Outcome.FAILED, 1, "1 run failed"),
+        (Outcome.FAILED, 3, "3 runs failed"),
+        (Outcome.SUCCEEDED, 2, "2 runs succeeded"),
+        (Outcome.CANCELLED, 1, "1 run was cancelled"),
+        (Outcome.CANCELLED, 2, "2 runs were cancelled"),
+        (Outcome.STARTED, 2, "2 runs started"),
+        (Outcome.FIXED, 1, "1 job fixed"),
+        (Outcome.FIXED, 2, "2 jobs fixed"),
+        (Outcome.AUTH_NEEDED, 1, "Sign-in needed"),
+        (Outcome.AUTH_NEEDED, 4, "Sign-in needed (4×)"),
+        (Outcome.CREATE_UNCONFIRMED, 1, "1 create unconfirmed"),
+        (Outcome.CREATE_UNCONFIRMED, 2, "2 creates unconfirmed"),
+    ],
+)
+def test_a_summary_counts_each_outcome_in_words(outcome: Outcome, count: int, phrase: str) -> None:
+    run = record("p")
+    title, body = overflow_text([("p", outcome, [event(run)] * count)], lambda _: "prod")
+    assert title == f"{count} more run updates"
+    assert body == f"{phrase} on prod (Marquez)"
 
 
 def test_a_long_run_id_is_shortened_in_the_title_and_given_whole_in_the_body(env: Env) -> None:

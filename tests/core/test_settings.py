@@ -20,13 +20,12 @@ import pytest
 
 from runmonitor.domain.redact import secret_registry
 from runmonitor.domain.schedule import PollSchedule
-from runmonitor.storage.settings import store as settings_module
+from runmonitor.storage.settings import files as settings_files
+from runmonitor.storage.settings.errors import ProfileImportError, SettingsError
 from runmonitor.storage.settings.model import NotificationPrefs, Profile, Settings
-from runmonitor.storage.settings.store import (
+from runmonitor.storage.settings.store import SettingsStore
+from runmonitor.storage.settings.transfer import (
     EXPORT_FORMAT,
-    ProfileImportError,
-    SettingsError,
-    SettingsStore,
     apply_import,
     export_profiles,
     plan_import,
@@ -155,7 +154,7 @@ def test_failed_replace_leaves_the_old_file_intact(
             raise OSError(28, "No space left on device")
         real_replace(src, dst)
 
-    monkeypatch.setattr(settings_module.os, "replace", crash)
+    monkeypatch.setattr(settings_files.os, "replace", crash)
     with pytest.raises(OSError, match="No space"):
         store.save(old.model_copy(update={"retention_days": 1.0}))
     monkeypatch.undo()
@@ -172,10 +171,10 @@ def test_process_killed_between_write_and_replace(store: SettingsStore) -> None:
         """
         import os, sys
         from pathlib import Path
-        from runmonitor.storage.settings import store as m
+        from runmonitor.storage.settings import files as f, store as m
         store = m.SettingsStore(Path(sys.argv[1]))
         loaded = store.load()
-        m.os.replace = lambda src, dst: os._exit(9) if Path(dst) == store.path else os.rename(src, dst)
+        f.os.replace = lambda src, dst: os._exit(9) if Path(dst) == store.path else os.rename(src, dst)
         store.save(loaded.settings.model_copy(update={"retention_days": 2.0}))
         """
     )
@@ -204,9 +203,9 @@ def test_windows_replace_is_retried_with_bounded_backoff(
             raise PermissionError(13, "The process cannot access the file")
         real_replace(src, dst)
 
-    monkeypatch.setattr(settings_module, "_IS_WINDOWS", True)
-    monkeypatch.setattr(settings_module.time, "sleep", sleeps.append)
-    monkeypatch.setattr(settings_module.os, "replace", locked)
+    monkeypatch.setattr(settings_files, "_IS_WINDOWS", True)
+    monkeypatch.setattr(settings_files.time, "sleep", sleeps.append)
+    monkeypatch.setattr(settings_files.os, "replace", locked)
     store.save(sample().model_copy(update={"retention_days": 3.0}))
     assert len(sleeps) == 2
     assert store.load().settings.retention_days == 3.0
@@ -298,7 +297,7 @@ def test_corrupt_json_is_quarantined_and_the_backup_restored(store: SettingsStor
 def test_corrupt_without_backup_gives_defaults_and_never_overwrites_evidence(
     store: SettingsStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(settings_module, "_timestamp", lambda: "20250101-120000")
+    monkeypatch.setattr(settings_files, "_timestamp", lambda: "20250101-120000")
     store.path.parent.mkdir(parents=True)
     store.path.write_bytes(b"\xff\xfe not text")
     first = store.load()

@@ -1,4 +1,6 @@
-"""Connection profiles and per-user preferences (the data; storage is in settings.py).
+"""The settings models: connection profiles and per-user preferences, and the checks of a profile.
+
+Only the data; the file that keeps it is :mod:`~runmonitor.storage.settings.store`.
 
 A profile is a saved connection to one service: its name, the non-secret fields of the
 service's connection model, and polling and notification preferences. Secret fields
